@@ -1,0 +1,53 @@
+/*
+ * io — what the node asks of the world, as a table of operations.
+ *
+ * The node (src/node) is a state machine: it never touches a socket, a clock
+ * or a file. It names connections by uint64 ids it allocates, and calls these
+ * operations; the I/O layer (src/io/uv for real sockets, src/io/sim for the
+ * simulated network) performs them and reports back through the vx6_node_*
+ * entry points in node/node.h. Rules both sides keep:
+ *   - an id is valid from listen()/dial()/accept until vx6_node_closed(id);
+ *   - write() takes the chunks (freed by the I/O layer after writing) and
+ *     reports completion with vx6_node_wrote(); writes complete in order;
+ *   - close() is asynchronous: pending writes are flushed unless reset is set,
+ *     then vx6_node_closed() is called once; no other event follows it;
+ *   - an operation that returns an error never calls back for that request.
+ */
+#ifndef VX6_IO_IO_H
+#define VX6_IO_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/addr.h"
+#include "lib/chunk.h"
+
+enum vx6_sock_kind {
+	VX6_SOCK_PEER = 1,     /* node-to-node transport */
+	VX6_SOCK_APP = 2,      /* a local application (forward listener / service target) */
+	VX6_SOCK_CTL = 3,      /* the control socket */
+};
+
+struct vx6_io_ops {
+	/* Monotonic time in nanoseconds. */
+	uint64_t (*now)(void *io);
+	/* Arms the single node timer (replacing any earlier one); VX6_TIME_NEVER disarms. */
+	void (*set_timer)(void *io, uint64_t when);
+	/* Listens on a (TCP); writes the bound address (real port) to bound. */
+	int (*listen)(void *io, uint64_t id, enum vx6_sock_kind kind, const struct vx6_addr *a,
+	    struct vx6_addr *bound);
+	/* Starts a TCP connection; completion via vx6_node_connected(). */
+	int (*dial)(void *io, uint64_t id, enum vx6_sock_kind kind, const struct vx6_addr *a);
+	/* Queues every chunk of q for writing (takes them; q is left empty). */
+	int (*write)(void *io, uint64_t id, struct vx6_chunkq *q);
+	/* Starts or stops delivering reads for id (new connections start stopped). */
+	void (*read)(void *io, uint64_t id, bool on);
+	/* Sends FIN after pending writes. */
+	void (*shutdown)(void *io, uint64_t id);
+	/* Closes id: flushes pending writes first unless reset (then RST). */
+	void (*close)(void *io, uint64_t id, bool reset);
+	/* Bytes queued for writing on id and not yet written. */
+	size_t (*write_queue)(void *io, uint64_t id);
+};
+
+#endif

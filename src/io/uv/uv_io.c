@@ -1,0 +1,606 @@
+#include "io/uv/uv_io.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "lib/idmap.h"
+#include "os/os.h"
+
+/* Pending writes get this long to drain on a graceful close. */
+#define CLOSE_LINGER_MS 10000
+#define MAX_IOV 64
+
+struct vx6_uv {
+	uv_loop_t *loop;
+	uv_timer_t timer;
+	struct vx6_node *node;
+	struct vx6_idmap conns;        /* id -> struct uvconn * */
+	void (*idle_fn)(void *);
+	void *idle_ud;
+};
+
+struct uvconn {
+	struct vx6_uv *u;
+	uint64_t id;
+	enum vx6_sock_kind kind;
+	bool listener;
+	bool is_pipe;
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	uv_connect_t creq;
+	uv_shutdown_t sreq;
+	uv_timer_t *linger;            /* bounds a graceful close */
+	struct vx6_chunk *rbuf;
+	uint32_t writes_pending;
+	size_t bytes_pending;
+	int handles_open;              /* stream + linger timer */
+	bool connecting, reading, closing, close_when_drained, shutdown_sent;
+	bool registered;               /* known to the node: report vx6_node_closed */
+};
+
+struct wreq {
+	uv_write_t req;
+	struct uvconn *c;
+	size_t bytes;
+	size_t n;
+	struct vx6_chunk *chunks[MAX_IOV];
+};
+
+int
+vx6_uv_err(int e)
+{
+	switch (e) {
+	case 0: return 0;
+	case UV_EADDRINUSE: return VX6_ERR_EXISTS;
+	case UV_EACCES: case UV_EPERM: return VX6_ERR_PERM;
+	case UV_ECONNREFUSED: return VX6_ERR_REFUSED;
+	case UV_ETIMEDOUT: return VX6_ERR_TIMEOUT;
+	case UV_ENETUNREACH: case UV_EHOSTUNREACH: case UV_EADDRNOTAVAIL: return VX6_ERR_UNREACHABLE;
+	case UV_ENOMEM: case UV_ENOBUFS: return VX6_ERR_NOMEM;
+	case UV_EINVAL: return VX6_ERR_INVAL;
+	case UV_EOF: case UV_ECONNRESET: case UV_EPIPE: return VX6_ERR_CLOSED;
+	default: return VX6_ERR_IO;
+	}
+}
+
+static void
+to_sockaddr(const struct vx6_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == 6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(a->port);
+		memcpy(&s6->sin6_addr, a->ip, 16);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(a->port);
+		memcpy(&s4->sin_addr, a->ip, 4);
+	}
+}
+
+static void
+from_sockaddr(const struct sockaddr_storage *ss, struct vx6_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		a->family = 6;
+		a->port = ntohs(s6->sin6_port);
+		memcpy(a->ip, &s6->sin6_addr, 16);
+	} else if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		a->family = 4;
+		a->port = ntohs(s4->sin_port);
+		memcpy(a->ip, &s4->sin_addr, 4);
+	}
+}
+
+static struct vx6_uv *
+U(void *io)
+{
+	return io;
+}
+
+static struct uvconn *
+conn_get(struct vx6_uv *u, uint64_t id)
+{
+	return vx6_idmap_get(&u->conns, id);
+}
+
+static struct uvconn *
+conn_new(struct vx6_uv *u, uint64_t id, enum vx6_sock_kind kind)
+{
+	struct uvconn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->u = u;
+	c->id = id;
+	c->kind = kind;
+	c->h.handle.data = c;
+	return c;
+}
+
+static void
+handle_closed(uv_handle_t *h)
+{
+	struct uvconn *c = h->data;
+	struct vx6_uv *u = c->u;
+
+	if (--c->handles_open > 0)
+		return;
+	free(c->linger);
+	vx6_chunk_free(c->rbuf);
+	if (c->registered) {
+		vx6_idmap_del(&u->conns, c->id);
+		if (u->node)
+			vx6_node_closed(u->node, c->id);
+	}
+
+	free(c);
+	if (u->idle_fn)
+		u->idle_fn(u->idle_ud);
+}
+
+static void
+do_close(struct uvconn *c, bool reset)
+{
+	int rc = -1;
+
+	if (uv_is_closing(&c->h.handle))
+		return;
+	if (c->linger && !uv_is_closing((uv_handle_t *)c->linger))
+		uv_close((uv_handle_t *)c->linger, handle_closed);
+	if (reset && !c->is_pipe && !c->listener && !c->connecting)
+		rc = uv_tcp_close_reset(&c->h.tcp, handle_closed);
+	if (rc != 0)
+		uv_close(&c->h.handle, handle_closed);
+}
+
+static void
+linger_expired(uv_timer_t *t)
+{
+	struct uvconn *c = t->data;
+
+	do_close(c, true);   /* the reader never drained: give up */
+}
+
+/* --- io ops --- */
+
+static uint64_t
+op_now(void *io)
+{
+	(void)io;
+	return uv_hrtime();
+}
+
+static void
+timer_fired(uv_timer_t *t)
+{
+	struct vx6_uv *u = t->data;
+
+	if (u->node)
+		vx6_node_timer(u->node);
+}
+
+static void
+op_set_timer(void *io, uint64_t when)
+{
+	struct vx6_uv *u = U(io);
+	uint64_t now = uv_hrtime(), ms;
+
+	if (when == VX6_TIME_NEVER) {
+		uv_timer_stop(&u->timer);
+		return;
+	}
+	ms = when > now ? (when - now + VX6_NS_PER_MS - 1) / VX6_NS_PER_MS : 0;
+	uv_timer_start(&u->timer, timer_fired, ms, 0);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct uvconn *c = h->data;
+	size_t room = 0;
+
+	(void)suggested;
+	if (c->rbuf == NULL && c->u->node)
+		c->rbuf = vx6_node_read_buffer(c->u->node, c->id, &room);
+	else if (c->rbuf)
+		room = vx6_chunk_tailroom(c->rbuf);
+	buf->base = c->rbuf ? (char *)vx6_chunk_ptr(c->rbuf) : NULL;
+	buf->len = c->rbuf ? room : 0;
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct uvconn *c = s->data;
+	struct vx6_chunk *chunk = c->rbuf;
+	struct vx6_node *node = c->u->node;
+
+	(void)buf;
+	c->rbuf = NULL;
+	if (nread > 0) {
+		chunk->len = (uint32_t)nread;
+		vx6_node_read(node, c->id, chunk, 0, NULL);
+		return;
+	}
+	vx6_chunk_free(chunk);
+	if (nread == 0)
+		return;
+	uv_read_stop(s);
+	c->reading = false;
+	if (nread == UV_EOF)
+		vx6_node_read(node, c->id, NULL, 0, NULL);
+	else
+		vx6_node_read(node, c->id, NULL, vx6_uv_err((int)nread), uv_strerror((int)nread));
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct uvconn *l = server->data, *c;
+	struct vx6_uv *u = l->u;
+	struct sockaddr_storage ss;
+	struct vx6_addr remote;
+	int len = sizeof(ss), rc;
+	uv_os_fd_t fd;
+
+	if (status < 0 || u->node == NULL)
+		return;
+	c = conn_new(u, 0, l->kind);
+	if (c == NULL)
+		return;
+	c->is_pipe = l->is_pipe;
+	rc = c->is_pipe ? uv_pipe_init(u->loop, &c->h.pipe, 0) : uv_tcp_init(u->loop, &c->h.tcp);
+	if (rc) {
+		free(c);
+		return;
+	}
+	c->h.handle.data = c;
+	c->handles_open = 1;
+	if (uv_accept(server, &c->h.stream) != 0) {
+		uv_close(&c->h.handle, handle_closed);
+		return;
+	}
+	memset(&remote, 0, sizeof(remote));
+	if (c->is_pipe) {
+		/* Only our own user may drive the node. */
+		if (uv_fileno(&c->h.handle, &fd) != 0 || !vx6_os_peer_is_same_user(fd)) {
+			uv_close(&c->h.handle, handle_closed);
+			return;
+		}
+	} else {
+		uv_tcp_nodelay(&c->h.tcp, 1);
+		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+			from_sockaddr(&ss, &remote);
+	}
+	c->id = vx6_node_new_conn_id(u->node);
+	if (vx6_idmap_put(&u->conns, c->id, c) != 0) {
+		uv_close(&c->h.handle, handle_closed);
+		return;
+	}
+	c->registered = true;
+	if (vx6_node_accepted(u->node, l->id, c->id, &remote) != 0) {
+		vx6_idmap_del(&u->conns, c->id);
+		c->registered = false;   /* refused: the node forgets it */
+		do_close(c, true);
+	}
+}
+
+static int
+op_listen(void *io, uint64_t id, enum vx6_sock_kind kind, const struct vx6_addr *a, struct vx6_addr *bound)
+{
+	struct vx6_uv *u = U(io);
+	struct sockaddr_storage ss;
+	struct uvconn *c;
+	int len = sizeof(ss), rc;
+
+	c = conn_new(u, id, kind);
+	if (c == NULL)
+		return VX6_ERR_NOMEM;
+	c->listener = true;
+	if ((rc = uv_tcp_init(u->loop, &c->h.tcp)) != 0) {
+		free(c);
+		return vx6_uv_err(rc);
+	}
+	c->h.handle.data = c;
+	c->handles_open = 1;
+	to_sockaddr(a, &ss);
+	rc = uv_tcp_bind(&c->h.tcp, (struct sockaddr *)&ss, 0);
+	if (rc == 0)
+		rc = uv_listen(&c->h.stream, 511, on_connection);
+	if (rc == 0 && bound) {
+		if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+			from_sockaddr(&ss, bound);
+		else
+			*bound = *a;
+	}
+	if (rc) {
+		uv_close(&c->h.handle, handle_closed);   /* not registered: no node callback */
+		return vx6_uv_err(rc);
+	}
+	if (vx6_idmap_put(&u->conns, id, c) != 0) {
+		uv_close(&c->h.handle, handle_closed);
+		return VX6_ERR_NOMEM;
+	}
+	c->registered = true;
+	return 0;
+}
+
+static void
+on_connect(uv_connect_t *req, int status)
+{
+	struct uvconn *c = req->data;
+
+	c->connecting = false;
+	if (c->closing || status == UV_ECANCELED)
+		return;
+	vx6_node_connected(c->u->node, c->id, status ? vx6_uv_err(status) : 0,
+	    status ? uv_strerror(status) : NULL);
+}
+
+static int
+op_dial(void *io, uint64_t id, enum vx6_sock_kind kind, const struct vx6_addr *a)
+{
+	struct vx6_uv *u = U(io);
+	struct sockaddr_storage ss;
+	struct uvconn *c = conn_new(u, id, kind);
+	int rc;
+
+	if (c == NULL)
+		return VX6_ERR_NOMEM;
+	if ((rc = uv_tcp_init(u->loop, &c->h.tcp)) != 0) {
+		free(c);
+		return vx6_uv_err(rc);
+	}
+	c->h.handle.data = c;
+	c->handles_open = 1;
+	uv_tcp_nodelay(&c->h.tcp, 1);
+	to_sockaddr(a, &ss);
+	c->creq.data = c;
+	rc = uv_tcp_connect(&c->creq, &c->h.tcp, (struct sockaddr *)&ss, on_connect);
+	if (rc == 0 && vx6_idmap_put(&u->conns, id, c) != 0)
+		rc = UV_ENOMEM;
+	if (rc) {
+		uv_close(&c->h.handle, handle_closed);
+		return vx6_uv_err(rc);
+	}
+	c->registered = true;
+	c->connecting = true;
+	return 0;
+}
+
+static void
+on_written(uv_write_t *req, int status)
+{
+	struct wreq *w = req->data;
+	struct uvconn *c = w->c;
+
+	for (size_t i = 0; i < w->n; i++)
+		vx6_chunk_free(w->chunks[i]);
+	c->writes_pending--;
+	c->bytes_pending -= w->bytes;
+	if (c->registered && c->u->node)
+		vx6_node_wrote(c->u->node, c->id, w->bytes, status ? vx6_uv_err(status) : 0);
+	free(w);
+	if (c->close_when_drained && c->writes_pending == 0)
+		do_close(c, false);
+}
+
+static int
+op_write(void *io, uint64_t id, struct vx6_chunkq *q)
+{
+	struct uvconn *c = conn_get(U(io), id);
+	uv_buf_t bufs[MAX_IOV];
+	struct wreq *w;
+	int rc;
+
+	if (c == NULL || c->closing || c->listener || c->connecting)
+		return VX6_ERR_STATE;
+	while (q->count > 0) {
+		w = calloc(1, sizeof(*w));
+		if (w == NULL)
+			return VX6_ERR_NOMEM;
+		w->c = c;
+		w->req.data = w;
+		while (w->n < MAX_IOV && q->count > 0) {
+			struct vx6_chunk *ch = vx6_chunkq_pop(q);
+			bufs[w->n] = uv_buf_init((char *)vx6_chunk_ptr(ch), ch->len);
+			w->bytes += ch->len;
+			w->chunks[w->n++] = ch;
+		}
+		rc = uv_write(&w->req, &c->h.stream, bufs, (unsigned)w->n, on_written);
+		if (rc) {
+			for (size_t i = 0; i < w->n; i++)
+				vx6_chunk_free(w->chunks[i]);
+			free(w);
+			return vx6_uv_err(rc);
+		}
+		c->writes_pending++;
+		c->bytes_pending += w->bytes;
+	}
+	return 0;
+}
+
+static void
+op_read(void *io, uint64_t id, bool on)
+{
+	struct uvconn *c = conn_get(U(io), id);
+
+	if (c == NULL || c->closing || c->listener || on == c->reading)
+		return;
+	if (on) {
+		if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
+			c->reading = true;
+	} else {
+		uv_read_stop(&c->h.stream);
+		c->reading = false;
+	}
+}
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)req;
+	(void)status;   /* a failed FIN shows up as a read or write error */
+}
+
+static void
+op_shutdown(void *io, uint64_t id)
+{
+	struct uvconn *c = conn_get(U(io), id);
+
+	if (c == NULL || c->closing || c->listener || c->shutdown_sent || c->connecting)
+		return;
+	c->shutdown_sent = true;
+	c->sreq.data = c;
+	uv_shutdown(&c->sreq, &c->h.stream, on_shutdown);   /* waits for pending writes */
+}
+
+static void
+op_close(void *io, uint64_t id, bool reset)
+{
+	struct uvconn *c = conn_get(U(io), id);
+
+	if (c == NULL || c->closing)
+		return;
+	c->closing = true;
+	if (c->reading && !c->listener)
+		uv_read_stop(&c->h.stream);
+	c->reading = false;
+	if (!reset && !c->listener && c->writes_pending > 0) {
+		/* Let queued bytes reach the peer first, for a bounded time. */
+		c->close_when_drained = true;
+		c->linger = malloc(sizeof(*c->linger));
+		if (c->linger && uv_timer_init(c->u->loop, c->linger) == 0) {
+			c->linger->data = c;
+			c->handles_open++;
+			uv_timer_start(c->linger, linger_expired, CLOSE_LINGER_MS, 0);
+		} else {
+			free(c->linger);
+			c->linger = NULL;
+		}
+		return;
+	}
+	do_close(c, reset);
+}
+
+static size_t
+op_write_queue(void *io, uint64_t id)
+{
+	struct uvconn *c = conn_get(U(io), id);
+
+	return c ? c->bytes_pending : 0;
+}
+
+static const struct vx6_io_ops uv_ops = {
+	.now = op_now,
+	.set_timer = op_set_timer,
+	.listen = op_listen,
+	.dial = op_dial,
+	.write = op_write,
+	.read = op_read,
+	.shutdown = op_shutdown,
+	.close = op_close,
+	.write_queue = op_write_queue,
+};
+
+const struct vx6_io_ops *
+vx6_uv_ops(void)
+{
+	return &uv_ops;
+}
+
+struct vx6_uv *
+vx6_uv_new(uv_loop_t *loop)
+{
+	struct vx6_uv *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return NULL;
+	u->loop = loop;
+	vx6_idmap_init(&u->conns);
+	uv_timer_init(loop, &u->timer);
+	u->timer.data = u;
+	return u;
+}
+
+void
+vx6_uv_set_node(struct vx6_uv *u, struct vx6_node *node)
+{
+	u->node = node;
+}
+
+void
+vx6_uv_on_idle_check(struct vx6_uv *u, void (*fn)(void *), void *ud)
+{
+	u->idle_fn = fn;
+	u->idle_ud = ud;
+}
+
+int
+vx6_uv_listen_ctl(struct vx6_uv *u, const char *path, char *err, size_t errlen)
+{
+	struct uvconn *c = conn_new(u, VX6_NODE_CTL_LISTENER, VX6_SOCK_CTL);
+	int rc;
+
+	if (c == NULL)
+		return VX6_ERR_NOMEM;
+	c->listener = true;
+	c->is_pipe = true;
+	uv_pipe_init(u->loop, &c->h.pipe, 0);
+	c->h.handle.data = c;
+	c->handles_open = 1;
+	(void)vx6_os_unlink(path);   /* we hold the home lock: any socket here is stale */
+	rc = uv_pipe_bind(&c->h.pipe, path);
+	/* Owner only (uv_pipe_chmod would widen it); the home is 0700 as well. */
+	if (rc == 0 && vx6_os_chmod(path, 0600) != 0)
+		rc = UV_EPERM;
+	if (rc == 0)
+		rc = uv_listen(&c->h.stream, 16, on_connection);
+	if (rc) {
+		snprintf(err, errlen, "cannot open the control socket %s: %s", path, uv_strerror(rc));
+		uv_close(&c->h.handle, handle_closed);
+		return vx6_uv_err(rc);
+	}
+	vx6_idmap_put(&u->conns, c->id, c);
+	c->registered = true;
+	return 0;
+}
+
+void
+vx6_uv_close(struct vx6_uv *u)
+{
+	size_t pos = 0;
+	struct uvconn *c;
+
+	/* Without a node nothing is reported; each wrapper is freed in its
+	 * close callback when the loop drains. */
+	u->node = NULL;
+	u->idle_fn = NULL;
+	while ((c = vx6_idmap_next(&u->conns, &pos, NULL)) != NULL) {
+		c->closing = true;
+		do_close(c, true);
+	}
+	if (!uv_is_closing((uv_handle_t *)&u->timer))
+		uv_close((uv_handle_t *)&u->timer, NULL);
+}
+
+void
+vx6_uv_free(struct vx6_uv *u)
+{
+	if (u == NULL)
+		return;
+	vx6_idmap_free(&u->conns);
+	free(u);
+}

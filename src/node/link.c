@@ -1,0 +1,358 @@
+/* link — a peer session over one connection, and its session callbacks. */
+#include "node/node_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+static void
+short_id(const uint8_t id[VX6_NODE_ID_LEN], char out[17])
+{
+	char hex[VX6_NODE_ID_HEX_LEN];
+
+	vx6_node_id_to_hex(id, hex);
+	memcpy(out, hex, 16);
+	out[16] = '\0';
+}
+
+static void
+on_established(void *ud)
+{
+	struct link *l = ud;
+	struct vx6_node *n = l->node;
+	struct vx6_session_info info;
+	char nid[17];
+
+	l->established = true;
+	if (!l->outbound)
+		n->n_handshaking_in--;
+	n->ctr.sessions_total++;
+	vx6_session_info(l->session, &info);
+	short_id(info.peer_node_id, nid);
+	NLOG_INFO(n, "session %s %s (node %s) established: Noise %s, %s", l->outbound ? "to" : "from",
+	    l->remote_text, nid, info.pattern == VX6_NOISE_IK ? "IK" : "XX", vx6_aead_name(info.aead));
+	if (l->outbound)
+		for (struct forward *f = n->forwards; f; f = f->next)
+			if (f->link == l)
+				forward_link_established(f, l);
+}
+
+static void
+on_open(void *ud, uint32_t sid, const char *service)
+{
+	expose_on_open(ud, sid, service);
+}
+
+static struct pump *
+pump_of(struct link *l, uint32_t sid)
+{
+	return vx6_idmap_get(&l->pumps, sid);
+}
+
+static void
+on_accept(void *ud, uint32_t sid)
+{
+	struct pump *p = pump_of(ud, sid);
+
+	if (p)
+		pump_stream_accepted(p);
+}
+
+static void
+on_data(void *ud, uint32_t sid, struct vx6_chunk *c)
+{
+	struct link *l = ud;
+	struct pump *p = pump_of(l, sid);
+
+	if (p) {
+		pump_stream_data(p, c);
+	} else {
+		/* No local socket any more: drop it but return the credit. */
+		vx6_session_consumed(l->session, sid, c->len);
+		vx6_chunk_free(c);
+	}
+}
+
+static void
+on_fin(void *ud, uint32_t sid)
+{
+	struct pump *p = pump_of(ud, sid);
+
+	if (p)
+		pump_stream_fin(p);
+}
+
+static void
+on_reset(void *ud, uint32_t sid, uint16_t code, const char *reason, bool remote)
+{
+	struct pump *p = pump_of(ud, sid);
+
+	if (p)
+		pump_stream_reset(p, code, reason, remote);
+}
+
+static void
+on_writable(void *ud, uint32_t sid)
+{
+	struct pump *p = pump_of(ud, sid);
+
+	if (p)
+		pump_stream_writable(p);
+}
+
+void
+link_count_failure(struct vx6_node *n, const struct link *l, int err)
+{
+	if (err == 0)
+		return;
+	if (!l->established) {
+		n->ctr.handshake_failed++;
+		if (err == VX6_ERR_KEY_MISMATCH || err == VX6_ERR_CRYPTO)
+			n->ctr.key_mismatches += err == VX6_ERR_KEY_MISMATCH;
+		if (err == VX6_ERR_TIMEOUT)
+			n->ctr.timeouts++;
+		return;
+	}
+	switch (err) {
+	case VX6_ERR_CRYPTO: n->ctr.decrypt_failed++; break;
+	case VX6_ERR_MALFORMED:
+	case VX6_ERR_TOO_LARGE: n->ctr.malformed++; break;
+	case VX6_ERR_PROTOCOL:
+	case VX6_ERR_FLOW: n->ctr.protocol_violations++; break;
+	case VX6_ERR_TIMEOUT: n->ctr.timeouts++; break;
+	case VX6_ERR_LIMIT: n->ctr.limit_refused++; break;
+	default: break;
+	}
+}
+
+static bool
+is_peer_fault(int err)
+{
+	switch (err) {
+	case VX6_ERR_CRYPTO: case VX6_ERR_MALFORMED: case VX6_ERR_TOO_LARGE: case VX6_ERR_PROTOCOL:
+	case VX6_ERR_FLOW: case VX6_ERR_BAD_SIGNATURE: case VX6_ERR_VERSION: case VX6_ERR_KEY_MISMATCH:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void
+on_closed(void *ud, int err, const char *reason)
+{
+	struct link *l = ud;
+	struct vx6_node *n = l->node;
+
+	l->over = true;
+	l->close_err = err;
+	snprintf(l->close_reason, sizeof(l->close_reason), "%s", reason);
+	if (!l->established && !l->outbound)
+		n->n_handshaking_in--;
+	link_count_failure(n, l, err);
+	/* Logged once, here, where the failure is first known; a key mismatch
+	 * on a dial is reported by the forward, which knows both keys. */
+	if (err == VX6_ERR_KEY_MISMATCH && l->outbound)
+		NLOG_DEBUG(n, "session to %s: %s", l->remote_text, reason);
+	else if (err && is_peer_fault(err))
+		NLOG_WARN(n, "session %s %s rejected: %s", l->outbound ? "to" : "from", l->remote_text, reason);
+	else if (err)
+		NLOG_INFO(n, "session %s %s ended: %s", l->outbound ? "to" : "from", l->remote_text, reason);
+	else
+		NLOG_INFO(n, "session %s %s closed: %s", l->outbound ? "to" : "from", l->remote_text, reason);
+	for (struct forward *f = n->forwards; f; f = f->next)
+		if (f->link == l)
+			forward_link_over(f, l);
+}
+
+static struct link *
+link_new(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote, bool outbound)
+{
+	struct link *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	l->node = n;
+	l->conn_id = conn_id;
+	l->remote = *remote;
+	vx6_addr_format(remote, l->remote_text, sizeof(l->remote_text), false);
+	l->outbound = outbound;
+	l->created_at = node_now(n);
+	vx6_idmap_init(&l->pumps);
+	l->cbs.on_established = on_established;
+	l->cbs.stream.on_open = on_open;
+	l->cbs.stream.on_accept = on_accept;
+	l->cbs.stream.on_data = on_data;
+	l->cbs.stream.on_fin = on_fin;
+	l->cbs.stream.on_reset = on_reset;
+	l->cbs.stream.on_writable = on_writable;
+	l->cbs.on_closed = on_closed;
+	return l;
+}
+
+static void
+link_free(struct link *l)
+{
+	vx6_session_free(l->session);
+	vx6_idmap_free(&l->pumps);
+	free(l);
+}
+
+struct link *
+link_dial(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key, bool diagnose)
+{
+	struct vx6_session_config cfg = n->scfg_out;
+	struct link *l;
+	uint64_t id;
+	int rc;
+
+	if (n->n_links >= n->cfg.limits.max_sessions) {
+		n->ctr.limit_refused++;
+		return NULL;
+	}
+	id = node_new_id(n);
+	l = link_new(n, id, to, true);
+	if (l == NULL)
+		return NULL;
+	if (expected_key) {
+		cfg.have_expected_key = true;
+		memcpy(cfg.expected_key, expected_key, VX6_KEY_LEN);
+		l->expected_key_set = true;
+		memcpy(l->expected_key, expected_key, VX6_KEY_LEN);
+	}
+	cfg.force_xx = diagnose;
+	l->diagnose = diagnose;
+	l->session = vx6_session_new(&cfg, n->env, &l->cbs, l, node_now(n));
+	if (l->session == NULL || node_conn_add(n, id, CONN_PEER, l) == NULL) {
+		link_free(l);
+		return NULL;
+	}
+	rc = n->io->dial(n->io_ud, id, VX6_SOCK_PEER, to);
+	if (rc) {
+		free(vx6_idmap_del(&n->conns, id));
+		NLOG_WARN(n, "cannot dial %s: %s", l->remote_text, vx6_strerror(rc));
+		link_free(l);
+		return NULL;
+	}
+	l->next = n->links;
+	n->links = l;
+	n->n_links++;
+	return l;
+}
+
+struct link *
+link_accept(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote)
+{
+	struct link *l = link_new(n, conn_id, remote, false);
+
+	if (l == NULL)
+		return NULL;
+	l->session = vx6_session_new(&n->scfg_in, n->env, &l->cbs, l, node_now(n));
+	if (l->session == NULL || node_conn_add(n, conn_id, CONN_PEER, l) == NULL) {
+		link_free(l);
+		return NULL;
+	}
+	l->connected = true;
+	l->next = n->links;
+	n->links = l;
+	n->n_links++;
+	n->n_handshaking_in++;
+	n->io->read(n->io_ud, conn_id, true);
+	return l;
+}
+
+void
+link_flush(struct link *l)
+{
+	struct vx6_node *n = l->node;
+	struct conn *c = node_conn_get(n, l->conn_id);
+	struct vx6_chunkq q;
+
+	if (c == NULL || c->closing)
+		return;
+	if (!l->connected) {
+		if (l->over)   /* ended before the transport came up (e.g. timed out) */
+			node_conn_close(n, l->conn_id, true);
+		return;
+	}
+	if (vx6_session_has_output(l->session)) {
+		vx6_chunkq_init(&q);
+		vx6_session_take_output(l->session, &q);
+		if (q.count && n->io->write(n->io_ud, l->conn_id, &q) != 0) {
+			vx6_chunkq_clear(&q);
+			vx6_session_transport_lost(l->session, VX6_ERR_IO, "write failed");
+		}
+	}
+	if (l->over && !vx6_session_has_output(l->session))
+		node_conn_close(n, l->conn_id, false);   /* flushes the last bytes first */
+}
+
+void
+link_on_connected(struct link *l, int status, const char *detail)
+{
+	if (status) {
+		vx6_session_transport_lost(l->session, VX6_ERR_UNREACHABLE, detail ? detail : "connect failed");
+		node_conn_close(l->node, l->conn_id, true);
+		return;
+	}
+	l->connected = true;
+	l->node->io->read(l->node->io_ud, l->conn_id, true);
+}
+
+void
+link_on_read(struct link *l, struct vx6_chunk *c, int status, const char *detail)
+{
+	if (c == NULL) {
+		if (!l->over)
+			vx6_session_transport_lost(l->session, status ? VX6_ERR_IO : VX6_ERR_CLOSED,
+			    status ? (detail ? detail : "read error") : "peer closed the connection");
+		node_conn_close(l->node, l->conn_id, status != 0);
+		return;
+	}
+	if (!l->over)
+		vx6_session_recv(l->session, vx6_chunk_ptr(c), c->len, node_now(l->node));
+	vx6_chunk_free(c);
+}
+
+void
+link_on_closed(struct link *l)
+{
+	struct vx6_node *n = l->node;
+	struct link **pp;
+	size_t pos = 0;
+	struct pump *p;
+
+	if (!l->over)
+		vx6_session_transport_lost(l->session, VX6_ERR_CLOSED, "connection closed");
+	/* Pumps whose streams are gone may still point here. */
+	while ((p = vx6_idmap_next(&l->pumps, &pos, NULL)) != NULL)
+		p->link = NULL;
+	for (pp = &n->links; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	n->n_links--;
+	link_free(l);
+}
+
+void
+link_close(struct link *l, const char *reason)
+{
+	if (!l->over)
+		vx6_session_close(l->session, VX6_CLOSE_NORMAL, reason);
+}
+
+uint64_t
+link_expiry(const struct link *l)
+{
+	return l->over ? VX6_TIME_NEVER : vx6_session_expiry(l->session);
+}
+
+void
+link_timer(struct link *l, uint64_t now)
+{
+	if (!l->over)
+		vx6_session_handle_expiry(l->session, now);
+}

@@ -1,0 +1,548 @@
+#include "node/node_internal.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+#define PEER_READ_BUF (128 * 1024)
+#define CTL_READ_BUF 4096
+
+void
+vx6_node_config_defaults(struct vx6_node_config *cfg)
+{
+	struct vx6_node_limits *l = &cfg->limits;
+
+	memset(cfg, 0, sizeof(*cfg));
+	l->max_sessions = 256;
+	l->max_handshakes = 64;
+	l->max_streams = 1024;
+	l->stream_window = 1024 * 1024;
+	l->session_window = 16 * 1024 * 1024;
+	l->max_output = 32 * 1024 * 1024;
+	l->handshake_timeout_ms = 10000;
+	l->idle_timeout_ms = 60000;
+	l->keepalive_ms = 15000;
+	l->rekey_interval_s = 600;
+	l->rekey_bytes = 1ULL << 30;
+	l->max_forwards = 64;
+	l->max_ctl_clients = 16;
+	l->max_app_conns = 4096;
+	cfg->aead_mask = vx6_aead_available_mask();
+	cfg->log_level = VX6_LOG_INFO;
+}
+
+static void
+derive_session_config(struct vx6_node *n)
+{
+	const struct vx6_node_limits *l = &n->cfg.limits;
+	struct vx6_session_config *c = &n->scfg_out;
+
+	vx6_session_config_defaults(c);
+	c->local = &n->id;
+	c->settings.stream_window = l->stream_window;
+	c->settings.session_window = l->session_window;
+	c->settings.max_streams = l->max_streams;
+	c->aead_mask = n->cfg.aead_mask & vx6_aead_available_mask();
+	c->handshake_timeout = (uint64_t)l->handshake_timeout_ms * VX6_NS_PER_MS;
+	c->idle_timeout = (uint64_t)l->idle_timeout_ms * VX6_NS_PER_MS;
+	c->keepalive_interval = (uint64_t)l->keepalive_ms * VX6_NS_PER_MS;
+	c->rekey_interval = (uint64_t)l->rekey_interval_s * VX6_NS_PER_SEC;
+	c->rekey_bytes = l->rekey_bytes;
+	c->max_output = l->max_output;
+	n->scfg_in = *c;
+	n->scfg_out.initiator = true;
+	n->scfg_in.initiator = false;
+}
+
+/* Checks a configuration before it is used. */
+static int
+check_config(const struct vx6_node_config *cfg, char *err, size_t errlen)
+{
+	const struct vx6_node_limits *l = &cfg->limits;
+
+	if (l->stream_window < VX6_HS_MIN_STREAM_WINDOW || l->stream_window > VX6_HS_MAX_STREAM_WINDOW) {
+		snprintf(err, errlen, "stream_window must be between %u and %u bytes",
+		    VX6_HS_MIN_STREAM_WINDOW, VX6_HS_MAX_STREAM_WINDOW);
+		return VX6_ERR_INVAL;
+	}
+	if (l->session_window < l->stream_window) {
+		snprintf(err, errlen, "session_window must be at least stream_window");
+		return VX6_ERR_INVAL;
+	}
+	if (l->max_streams == 0 || l->max_streams > VX6_HS_MAX_STREAMS || l->max_sessions == 0 ||
+	    l->max_handshakes == 0 || l->max_output < 2u * VX6_RECORD_MAX_CT) {
+		snprintf(err, errlen, "limits must be positive (max_streams <= %u, max_output >= %u)",
+		    VX6_HS_MAX_STREAMS, 2u * VX6_RECORD_MAX_CT);
+		return VX6_ERR_INVAL;
+	}
+	if (l->handshake_timeout_ms < 100 || l->idle_timeout_ms < 1000 || l->keepalive_ms < 100 ||
+	    l->keepalive_ms >= l->idle_timeout_ms || l->rekey_interval_s == 0 || l->rekey_bytes < (1u << 20)) {
+		snprintf(err, errlen, "timeouts out of range (keepalive must be shorter than idle_timeout)");
+		return VX6_ERR_INVAL;
+	}
+	if ((cfg->aead_mask & vx6_aead_available_mask()) == 0) {
+		snprintf(err, errlen, "no usable AEAD selected");
+		return VX6_ERR_INVAL;
+	}
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		if (!vx6_name_valid(cfg->services[i].name)) {
+			snprintf(err, errlen, "service name \"%s\": %s", cfg->services[i].name,
+			    vx6_name_why_invalid(cfg->services[i].name));
+			return VX6_ERR_INVAL;
+		}
+		if (!vx6_addr_is_loopback(&cfg->services[i].target)) {
+			snprintf(err, errlen, "service \"%s\": target must be a loopback address",
+			    cfg->services[i].name);
+			return VX6_ERR_PERM;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg->services[i].name, cfg->services[j].name) == 0) {
+				snprintf(err, errlen, "service \"%s\" is defined twice", cfg->services[i].name);
+				return VX6_ERR_EXISTS;
+			}
+	}
+	return 0;
+}
+
+struct vx6_node *
+vx6_node_new(const struct vx6_identity *id, const struct vx6_node_config *cfg,
+    const struct vx6_node_host *host, const struct vx6_env *env)
+{
+	struct vx6_node *n;
+	char err[200];
+
+	if (check_config(cfg, err, sizeof(err)) != 0) {
+		vx6_log_error(env->log, "node", "invalid configuration: %s", err);
+		return NULL;
+	}
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	n->id = *id;
+	n->cfg = *cfg;
+	n->host = host;
+	n->io = host->io;
+	n->io_ud = host->io_ud;
+	n->env = env;
+	n->log = env->log;
+	n->next_id = VX6_NODE_CTL_LISTENER + 1;
+	vx6_idmap_init(&n->conns);
+	derive_session_config(n);
+	n->started_at = node_now(n);
+	n->timer_at = VX6_TIME_NEVER;
+	if (node_conn_add(n, VX6_NODE_CTL_LISTENER, CONN_LISTEN_CTL, NULL) == NULL) {
+		vx6_node_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+int
+vx6_node_start(struct vx6_node *n, char *err, size_t errlen)
+{
+	char text[VX6_ADDR_STRLEN];
+	int rc;
+
+	for (size_t i = 0; i < n->cfg.n_listen; i++) {
+		uint64_t lid = node_new_id(n);
+		if (node_conn_add(n, lid, CONN_LISTEN_PEER, NULL) == NULL)
+			return VX6_ERR_NOMEM;
+		rc = n->io->listen(n->io_ud, lid, VX6_SOCK_PEER, &n->cfg.listen[i], &n->bound[i]);
+		vx6_addr_format(&n->cfg.listen[i], text, sizeof(text), false);
+		if (rc) {
+			free(vx6_idmap_del(&n->conns, lid));
+			snprintf(err, errlen, "cannot listen on %s: %s", text, vx6_strerror(rc));
+			return rc;
+		}
+		n->listener_ids[i] = lid;
+		n->n_bound = i + 1;
+		vx6_addr_format(&n->bound[i], text, sizeof(text), false);
+		NLOG_INFO(n, "listening for peers on %s", text);
+	}
+	node_after_event(n);
+	return 0;
+}
+
+void
+vx6_node_free(struct vx6_node *n)
+{
+	size_t pos = 0;
+	struct conn *c;
+	struct pin *p;
+
+	if (n == NULL)
+		return;
+	/* Normally empty by now (vx6_node_idle); free whatever is left. */
+	while ((c = vx6_idmap_next(&n->conns, &pos, NULL)) != NULL)
+		free(c);
+	vx6_idmap_free(&n->conns);
+	while (n->links) {
+		struct link *l = n->links;
+		n->links = l->next;
+		vx6_session_free(l->session);
+		vx6_idmap_free(&l->pumps);
+		free(l);
+	}
+	while (n->forwards) {
+		struct forward *f = n->forwards;
+		n->forwards = f->next;
+		free(f);
+	}
+	while ((p = n->pins) != NULL) {
+		n->pins = p->next;
+		free(p);
+	}
+	vx6_identity_wipe(&n->id);
+	free(n);
+}
+
+uint64_t
+node_now(struct vx6_node *n)
+{
+	return n->io->now(n->io_ud);
+}
+
+uint64_t
+node_new_id(struct vx6_node *n)
+{
+	return n->next_id++;
+}
+
+struct conn *
+node_conn_add(struct vx6_node *n, uint64_t id, enum conn_kind kind, void *ptr)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->id = id;
+	c->kind = kind;
+	c->u.ptr = ptr;
+	if (vx6_idmap_put(&n->conns, id, c) != 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct conn *
+node_conn_get(struct vx6_node *n, uint64_t id)
+{
+	return vx6_idmap_get(&n->conns, id);
+}
+
+void
+node_conn_close(struct vx6_node *n, uint64_t id, bool reset)
+{
+	struct conn *c = node_conn_get(n, id);
+
+	if (c == NULL || c->closing)
+		return;
+	c->closing = true;
+	n->io->close(n->io_ud, id, reset);
+}
+
+void
+node_write(struct vx6_node *n, uint64_t id, struct vx6_chunk *c)
+{
+	struct vx6_chunkq q;
+
+	vx6_chunkq_init(&q);
+	vx6_chunkq_push(&q, c);
+	if (n->io->write(n->io_ud, id, &q) != 0)
+		vx6_chunkq_clear(&q);
+}
+
+const struct pin *
+node_pin_find(struct vx6_node *n, const char *addr)
+{
+	for (const struct pin *p = n->pins; p; p = p->next)
+		if (strcmp(p->addr, addr) == 0)
+			return p;
+	return NULL;
+}
+
+void
+node_pin_set(struct vx6_node *n, const char *addr, const uint8_t key[VX6_KEY_LEN])
+{
+	struct pin *p = (struct pin *)node_pin_find(n, addr);
+
+	if (p == NULL) {
+		p = calloc(1, sizeof(*p));
+		if (p == NULL)
+			return;
+		snprintf(p->addr, sizeof(p->addr), "%s", addr);
+		p->next = n->pins;
+		n->pins = p;
+	}
+	memcpy(p->key, key, VX6_KEY_LEN);
+}
+
+void
+vx6_node_add_pin(struct vx6_node *n, const char *addr, const uint8_t key[VX6_KEY_LEN])
+{
+	node_pin_set(n, addr, key);
+}
+
+const struct vx6_service_def *
+node_service_find(struct vx6_node *n, const char *name)
+{
+	for (size_t i = 0; i < n->cfg.n_services; i++)
+		if (strcmp(n->cfg.services[i].name, name) == 0)
+			return &n->cfg.services[i];
+	return NULL;
+}
+
+int
+vx6_node_apply_config(struct vx6_node *n, const struct vx6_node_config *cfg, char *err, size_t errlen)
+{
+	int rc = check_config(cfg, err, errlen);
+	bool listen_changed;
+
+	if (rc)
+		return rc;
+	listen_changed = cfg->n_listen != n->cfg.n_listen;
+	for (size_t i = 0; !listen_changed && i < cfg->n_listen; i++)
+		listen_changed = !vx6_addr_equal(&cfg->listen[i], &n->cfg.listen[i]);
+	if (listen_changed)
+		NLOG_WARN(n, "listen addresses changed in the configuration: restart the node to apply them");
+	{
+		/* Keep the addresses we actually listen on. */
+		struct vx6_addr keep[VX6_NODE_MAX_LISTEN];
+		size_t nkeep = n->cfg.n_listen;
+		memcpy(keep, n->cfg.listen, sizeof(keep));
+		n->cfg = *cfg;
+		memcpy(n->cfg.listen, keep, sizeof(keep));
+		n->cfg.n_listen = nkeep;
+	}
+	derive_session_config(n);
+	NLOG_INFO(n, "configuration applied: %zu service(s)", n->cfg.n_services);
+	return 0;
+}
+
+void
+vx6_node_shutdown(struct vx6_node *n)
+{
+	size_t pos = 0;
+	struct conn *c;
+
+	if (n->shutting_down)
+		return;
+	n->shutting_down = true;
+	NLOG_INFO(n, "shutting down");
+	for (struct forward *f = n->forwards; f; f = f->next)
+		forward_close(f, "node is shutting down");
+	for (struct link *l = n->links; l; l = l->next)
+		link_close(l, "node is shutting down");
+	while ((c = vx6_idmap_next(&n->conns, &pos, NULL)) != NULL)
+		if (c->kind == CONN_LISTEN_PEER || c->kind == CONN_LISTEN_CTL || c->kind == CONN_CTL)
+			node_conn_close(n, c->id, false);
+	node_after_event(n);
+}
+
+bool
+vx6_node_idle(const struct vx6_node *n)
+{
+	return n->conns.count == 0;
+}
+
+/* Moves pending session output to the sockets, closes finished links and
+ * re-arms the timer. Called at the end of every entry point. */
+void
+node_after_event(struct vx6_node *n)
+{
+	uint64_t next = VX6_TIME_NEVER, e;
+
+	for (struct link *l = n->links; l; l = l->next) {
+		link_flush(l);
+		e = link_expiry(l);
+		if (e < next)
+			next = e;
+	}
+	if (next != n->timer_at) {
+		n->timer_at = next;
+		n->io->set_timer(n->io_ud, next);
+	}
+}
+
+uint64_t
+vx6_node_new_conn_id(struct vx6_node *n)
+{
+	return node_new_id(n);
+}
+
+int
+vx6_node_accepted(struct vx6_node *n, uint64_t listener, uint64_t id, const struct vx6_addr *remote)
+{
+	struct conn *lc = node_conn_get(n, listener);
+	char text[VX6_ADDR_STRLEN];
+	int rc = VX6_ERR_REFUSED;
+
+	if (lc == NULL || lc->closing || n->shutting_down)
+		return VX6_ERR_CLOSED;
+	switch (lc->kind) {
+	case CONN_LISTEN_PEER:
+		if (n->n_links >= n->cfg.limits.max_sessions ||
+		    n->n_handshaking_in >= n->cfg.limits.max_handshakes) {
+			n->ctr.limit_refused++;
+			vx6_addr_format(remote, text, sizeof(text), false);
+			NLOG_DEBUG(n, "refused a session from %s: %s limit reached", text,
+			    n->n_links >= n->cfg.limits.max_sessions ? "max_sessions" : "max_handshakes");
+			rc = VX6_ERR_LIMIT;
+			break;
+		}
+		rc = link_accept(n, id, remote) ? 0 : VX6_ERR_NOMEM;
+		break;
+	case CONN_LISTEN_FWD:
+		if (n->n_app >= n->cfg.limits.max_app_conns) {
+			n->ctr.limit_refused++;
+			rc = VX6_ERR_LIMIT;
+			break;
+		}
+		forward_on_accept(lc->u.fwd, id);
+		rc = node_conn_get(n, id) ? 0 : VX6_ERR_NOMEM;
+		break;
+	case CONN_LISTEN_CTL:
+		if (n->n_ctl >= n->cfg.limits.max_ctl_clients) {
+			n->ctr.limit_refused++;
+			rc = VX6_ERR_LIMIT;
+			break;
+		}
+		{
+			struct ctl_client *cc = calloc(1, sizeof(*cc));
+			if (cc == NULL || node_conn_add(n, id, CONN_CTL, cc) == NULL) {
+				free(cc);
+				rc = VX6_ERR_NOMEM;
+				break;
+			}
+			cc->conn_id = id;
+			n->n_ctl++;
+			n->io->read(n->io_ud, id, true);
+			rc = 0;
+		}
+		break;
+	default:
+		break;
+	}
+	node_after_event(n);
+	return rc;
+}
+
+void
+vx6_node_connected(struct vx6_node *n, uint64_t id, int status, const char *detail)
+{
+	struct conn *c = node_conn_get(n, id);
+
+	if (c == NULL || c->closing)
+		return;
+	if (c->kind == CONN_PEER)
+		link_on_connected(c->u.link, status, detail);
+	else if (c->kind == CONN_APP)
+		pump_on_app_connected(c->u.pump, status, detail);
+	node_after_event(n);
+}
+
+struct vx6_chunk *
+vx6_node_read_buffer(struct vx6_node *n, uint64_t id, size_t *room)
+{
+	struct conn *c = node_conn_get(n, id);
+	struct vx6_chunk *chunk;
+
+	if (c != NULL && c->kind == CONN_APP) {
+		chunk = pump_read_buffer(c->u.pump);
+		/* Keep the tailroom for the AEAD tag: sealing happens in place. */
+		*room = chunk ? vx6_chunk_tailroom(chunk) - VX6_SESSION_TAILROOM : 0;
+		return chunk;
+	}
+	chunk = vx6_chunk_new(0, c != NULL && c->kind == CONN_PEER ? PEER_READ_BUF : CTL_READ_BUF, 0);
+	*room = chunk ? vx6_chunk_tailroom(chunk) : 0;
+	return chunk;
+}
+
+void
+vx6_node_read(struct vx6_node *n, uint64_t id, struct vx6_chunk *chunk, int status, const char *detail)
+{
+	struct conn *c = node_conn_get(n, id);
+
+	if (c == NULL || c->closing) {
+		vx6_chunk_free(chunk);
+		return;
+	}
+	switch (c->kind) {
+	case CONN_PEER:
+		link_on_read(c->u.link, chunk, status, detail);
+		break;
+	case CONN_APP:
+		pump_on_app_read(c->u.pump, chunk, status, detail);
+		break;
+	case CONN_CTL:
+		if (chunk == NULL)
+			node_conn_close(n, id, false);
+		else
+			ctl_on_read(n, c->u.ctl, chunk);
+		break;
+	default:
+		vx6_chunk_free(chunk);
+		break;
+	}
+	node_after_event(n);
+}
+
+void
+vx6_node_wrote(struct vx6_node *n, uint64_t id, size_t bytes, int status)
+{
+	struct conn *c = node_conn_get(n, id);
+
+	if (c == NULL)
+		return;
+	if (c->kind == CONN_PEER && c->u.link->session)
+		vx6_session_written(c->u.link->session, bytes);
+	else if (c->kind == CONN_APP)
+		pump_on_app_wrote(c->u.pump, bytes, status);
+	node_after_event(n);
+}
+
+void
+vx6_node_closed(struct vx6_node *n, uint64_t id)
+{
+	struct conn *c = vx6_idmap_del(&n->conns, id);
+
+	if (c == NULL)
+		return;
+	switch (c->kind) {
+	case CONN_PEER:
+		link_on_closed(c->u.link);
+		break;
+	case CONN_APP:
+		pump_on_app_closed(c->u.pump);
+		break;
+	case CONN_LISTEN_FWD:
+		forward_on_listener_closed(c->u.fwd);
+		break;
+	case CONN_CTL:
+		forward_ctl_gone(n, id);
+		free(c->u.ctl->buf);
+		free(c->u.ctl);
+		n->n_ctl--;
+		break;
+	default:
+		break;
+	}
+	free(c);
+	node_after_event(n);
+}
+
+void
+vx6_node_timer(struct vx6_node *n)
+{
+	uint64_t now = node_now(n);
+
+	n->timer_at = VX6_TIME_NEVER;   /* the timer fired: it is disarmed */
+	for (struct link *l = n->links; l; l = l->next)
+		if (link_expiry(l) <= now)
+			link_timer(l, now);
+	node_after_event(n);
+}

@@ -1,0 +1,249 @@
+/*
+ * node_internal — the node's private structures, shared by the files that
+ * make up the node module (node.c, link.c, forward.c, expose.c, pump.c,
+ * node_ctl.c). Nothing outside src/node includes this.
+ *
+ * Ownership: the node owns every link, forward, pump and ctl client. An
+ * object tied to a connection id is freed only in vx6_node_closed() for that
+ * id (never inside a callback of a core), so no pointer dangles while a
+ * callback runs.
+ */
+#ifndef VX6_NODE_INTERNAL_H
+#define VX6_NODE_INTERNAL_H
+
+#include <jansson.h>
+
+#include "core/session.h"
+#include "lib/idmap.h"
+#include "lib/log.h"
+#include "node/node.h"
+
+enum conn_kind {
+	CONN_LISTEN_PEER = 1,   /* accepts peer sessions */
+	CONN_LISTEN_FWD,        /* a forward's local listener */
+	CONN_LISTEN_CTL,        /* the control socket (opened by the host) */
+	CONN_PEER,              /* a peer session's transport */
+	CONN_APP,               /* a local application socket of a pump */
+	CONN_CTL,               /* a control client */
+};
+
+struct link;
+struct pump;
+struct forward;
+struct ctl_client;
+
+struct conn {
+	uint64_t id;
+	enum conn_kind kind;
+	bool closing;               /* close requested; waiting for vx6_node_closed */
+	union {
+		struct link *link;
+		struct pump *pump;
+		struct forward *fwd;
+		struct ctl_client *ctl;
+		void *ptr;
+	} u;
+};
+
+/* Counters of rejected input and failures, shown by `vx6 status`. */
+struct node_counters {
+	uint64_t handshake_failed;
+	uint64_t decrypt_failed;
+	uint64_t malformed;
+	uint64_t protocol_violations;
+	uint64_t timeouts;
+	uint64_t limit_refused;       /* sessions/handshakes/conns refused by a limit */
+	uint64_t streams_refused;     /* unknown service / not allowed */
+	uint64_t targets_unreachable;
+	uint64_t ctl_bad_requests;
+	uint64_t key_mismatches;
+	uint64_t sessions_total;
+	uint64_t streams_total;
+};
+
+/* One peer session over one connection. */
+struct link {
+	struct vx6_node *node;
+	uint64_t conn_id;
+	struct vx6_session *session;
+	struct vx6_session_cbs cbs;
+	struct vx6_addr remote;
+	char remote_text[VX6_ADDR_STRLEN];
+	bool outbound;
+	bool connected;              /* the transport is up */
+	bool established;            /* the handshake completed */
+	bool over;                   /* the session ended (on_closed ran) */
+	bool expected_key_set;       /* we dialed with a key to enforce */
+	bool diagnose;               /* an XX re-dial to learn the key a peer really has */
+	uint8_t expected_key[VX6_KEY_LEN];
+	int close_err;
+	char close_reason[400];
+	uint64_t created_at;
+	struct vx6_idmap pumps;      /* stream id -> struct pump * */
+	struct link *next;
+};
+
+/* A local application socket joined to a stream. */
+struct pump {
+	struct vx6_node *node;
+	bool client;                 /* forward side (dialer) or service side (owner) */
+	struct forward *fwd;         /* client side: our forward (NULL once it closed) */
+	char service[VX6_NAME_BUF];  /* owner side */
+	uint64_t app_id;
+	bool app_connected;
+	bool app_closing;
+	struct link *link;           /* NULL while waiting for a session, or after it ended */
+	uint32_t sid;                /* 0 when there is no stream (yet, or any more) */
+	bool accepted;
+	bool app_eof;                /* the app finished sending */
+	bool fin_sent;
+	bool remote_fin;
+	bool shut_sent;
+	bool reading;
+	struct vx6_chunkq to_app;    /* received before the app socket could take it */
+	size_t app_inflight;         /* written to the app, not yet confirmed */
+	struct vx6_chunkq to_stream; /* read from the app, waiting for credit */
+	uint64_t bytes_up, bytes_down;
+	uint64_t created_at;
+	struct pump *next_waiting;   /* in a forward's list of pumps waiting for a session */
+};
+
+enum key_source {
+	KEY_NONE = 0,                /* trust on first use pending */
+	KEY_EXPLICIT,                /* --peer-key */
+	KEY_PINNED,                  /* from the pin file */
+	KEY_TOFU,                    /* learned on first use in this forward */
+};
+
+struct forward {
+	struct vx6_node *node;
+	uint64_t listener_id;
+	struct vx6_addr listen;
+	char listen_text[VX6_ADDR_STRLEN];
+	struct vx6_addr peer;
+	char peer_text[VX6_ADDR_STRLEN];
+	char service[VX6_FRAME_MAX_SERVICE + 1];
+	bool have_key;
+	uint8_t key[VX6_KEY_LEN];
+	enum key_source key_source;
+	uint64_t ctl_id;             /* attached control client, 0 = detached */
+	int64_t reply_id;            /* pending connect.open reply, -1 = none */
+	uint64_t reply_ctl;          /* the control client that waits for it */
+	struct link *link;           /* the session used for new connections */
+	struct pump *waiting;        /* connections waiting for the session */
+	bool closing;
+	uint64_t conns_total, conns_active, refused, failed_sessions;
+	uint64_t bytes_up, bytes_down;
+	uint64_t created_at;
+	char last_error[512];
+	struct forward *next;
+};
+
+struct ctl_client {
+	uint64_t conn_id;
+	char *buf;
+	size_t len, cap;
+	bool closing;
+};
+
+struct pin {
+	char addr[VX6_ADDR_STRLEN];
+	uint8_t key[VX6_KEY_LEN];
+	struct pin *next;
+};
+
+struct vx6_node {
+	struct vx6_identity id;
+	struct vx6_node_config cfg;
+	const struct vx6_node_host *host;
+	const struct vx6_io_ops *io;
+	void *io_ud;
+	const struct vx6_env *env;
+	const struct vx6_log *log;
+	struct vx6_session_config scfg_in, scfg_out;   /* derived from cfg.limits */
+
+	uint64_t next_id;
+	struct vx6_idmap conns;          /* id -> struct conn * */
+	struct link *links;
+	struct forward *forwards;
+	struct pin *pins;
+	struct vx6_addr bound[VX6_NODE_MAX_LISTEN];
+	uint64_t listener_ids[VX6_NODE_MAX_LISTEN];
+	size_t n_bound;
+
+	uint32_t n_links, n_handshaking_in, n_ctl, n_forwards, n_app;
+	uint64_t started_at;
+	bool shutting_down;
+	uint64_t timer_at;               /* what set_timer was last given */
+	struct node_counters ctr;
+};
+
+/* node.c */
+uint64_t node_now(struct vx6_node *n);
+uint64_t node_new_id(struct vx6_node *n);
+struct conn *node_conn_add(struct vx6_node *n, uint64_t id, enum conn_kind kind, void *ptr);
+struct conn *node_conn_get(struct vx6_node *n, uint64_t id);
+void node_conn_close(struct vx6_node *n, uint64_t id, bool reset);
+void node_write(struct vx6_node *n, uint64_t id, struct vx6_chunk *c);
+void node_after_event(struct vx6_node *n);
+const struct pin *node_pin_find(struct vx6_node *n, const char *addr);
+void node_pin_set(struct vx6_node *n, const char *addr, const uint8_t key[VX6_KEY_LEN]);
+const struct vx6_service_def *node_service_find(struct vx6_node *n, const char *name);
+
+/* link.c */
+struct link *link_dial(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key,
+    bool diagnose);
+struct link *link_accept(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote);
+void link_flush(struct link *l);
+void link_on_read(struct link *l, struct vx6_chunk *c, int status, const char *detail);
+void link_on_connected(struct link *l, int status, const char *detail);
+void link_on_closed(struct link *l);
+void link_close(struct link *l, const char *reason);
+uint64_t link_expiry(const struct link *l);
+void link_timer(struct link *l, uint64_t now);
+void link_count_failure(struct vx6_node *n, const struct link *l, int err);
+
+/* pump.c */
+struct pump *pump_new(struct vx6_node *n, bool client);
+void pump_attach_stream(struct pump *p, struct link *l, uint32_t sid);
+void pump_on_app_read(struct pump *p, struct vx6_chunk *c, int status, const char *detail);
+void pump_on_app_wrote(struct pump *p, size_t bytes, int status);
+void pump_on_app_connected(struct pump *p, int status, const char *detail);
+void pump_on_app_closed(struct pump *p);
+void pump_stream_data(struct pump *p, struct vx6_chunk *c);
+void pump_stream_fin(struct pump *p);
+void pump_stream_reset(struct pump *p, uint16_t code, const char *reason, bool remote);
+void pump_stream_writable(struct pump *p);
+void pump_stream_accepted(struct pump *p);
+void pump_abort(struct pump *p, uint16_t code, const char *reason);
+struct vx6_chunk *pump_read_buffer(struct pump *p);
+
+/* forward.c */
+int forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t reply_ctl,
+    const char *service,
+    const struct vx6_addr *peer, const struct vx6_addr *listen, const uint8_t *key, char *err,
+    size_t errlen);
+void forward_on_accept(struct forward *f, uint64_t app_id);
+void forward_link_established(struct forward *f, struct link *l);
+void forward_link_over(struct forward *f, struct link *l);
+void forward_close(struct forward *f, const char *why);
+void forward_on_listener_closed(struct forward *f);
+void forward_pump_gone(struct forward *f, struct pump *p);
+void forward_ctl_gone(struct vx6_node *n, uint64_t ctl_id);
+void forward_event(struct forward *f, const char *event, json_t *fields);
+json_t *forward_json(const struct forward *f);
+
+/* expose.c */
+void expose_on_open(struct link *l, uint32_t sid, const char *service);
+
+/* node_ctl.c */
+void ctl_on_read(struct vx6_node *n, struct ctl_client *c, struct vx6_chunk *chunk);
+void ctl_send(struct vx6_node *n, uint64_t ctl_id, char *line);   /* takes line */
+json_t *node_status_json(struct vx6_node *n);
+
+#define NLOG_ERROR(n, ...) vx6_log_error((n)->log, "node", __VA_ARGS__)
+#define NLOG_WARN(n, ...) vx6_log_warn((n)->log, "node", __VA_ARGS__)
+#define NLOG_INFO(n, ...) vx6_log_info((n)->log, "node", __VA_ARGS__)
+#define NLOG_DEBUG(n, ...) vx6_log_debug((n)->log, "node", __VA_ARGS__)
+
+#endif

@@ -1,0 +1,319 @@
+/* pump — moves bytes between a local application socket and a stream, both
+ * ways, with half-close and reset, never buffering more than the stream's
+ * credit (towards the peer) or window (towards the app). */
+#include "node/node_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+/* Bytes read from the app and held while no stream exists yet. */
+#define WAITING_READ_LIMIT (256 * 1024)
+
+struct pump *
+pump_new(struct vx6_node *n, bool client)
+{
+	struct pump *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->node = n;
+	p->client = client;
+	vx6_chunkq_init(&p->to_app);
+	vx6_chunkq_init(&p->to_stream);
+	p->created_at = node_now(n);
+	return p;
+}
+
+/* The pump stays in its link's table until it is freed (so the link can
+ * detach it); whether the stream itself still exists is the session's call. */
+static bool
+stream_live(const struct pump *p)
+{
+	return p->link != NULL && p->sid != 0 && !p->link->over &&
+	    vx6_session_stream_exists(p->link->session, p->sid);
+}
+
+static struct vx6_session *
+session_of(const struct pump *p)
+{
+	return (p->link && !p->link->over) ? p->link->session : NULL;
+}
+
+static size_t
+credit(const struct pump *p)
+{
+	return stream_live(p) ? vx6_session_credit(p->link->session, p->sid) : 0;
+}
+
+static void
+update_reading(struct pump *p)
+{
+	bool want = p->app_connected && !p->app_closing && !p->app_eof;
+
+	if (want) {
+		if (p->sid == 0)
+			want = p->to_stream.bytes < WAITING_READ_LIMIT;
+		else
+			want = p->to_stream.count == 0 && credit(p) > 0;
+	}
+	if (want != p->reading) {
+		p->reading = want;
+		p->node->io->read(p->node->io_ud, p->app_id, want);
+	}
+}
+
+static void
+close_app(struct pump *p, bool reset)
+{
+	if (p->app_closing)
+		return;
+	p->app_closing = true;
+	p->reading = false;
+	node_conn_close(p->node, p->app_id, reset);
+}
+
+/* Closes gracefully once both directions are finished. */
+static void
+maybe_finish(struct pump *p)
+{
+	if (p->app_eof && p->fin_sent && p->remote_fin && p->shut_sent)
+		close_app(p, false);
+}
+
+static void
+maybe_shutdown_app(struct pump *p)
+{
+	if (p->remote_fin && p->app_connected && !p->shut_sent && p->to_app.count == 0 &&
+	    !p->app_closing) {
+		p->shut_sent = true;
+		p->node->io->shutdown(p->node->io_ud, p->app_id);
+	}
+	maybe_finish(p);
+}
+
+static void
+flush_to_stream(struct pump *p)
+{
+	struct vx6_session *s = session_of(p);
+	struct vx6_chunk *c;
+	size_t cr;
+
+	while (stream_live(p) && (c = p->to_stream.head) != NULL) {
+		cr = vx6_session_credit(s, p->sid);
+		if (cr == 0)
+			break;
+		if (c->len <= cr) {
+			c = vx6_chunkq_pop(&p->to_stream);
+		} else {
+			/* Send what the credit allows; the rest stays, in place. */
+			struct vx6_chunk *head = vx6_chunk_copy(vx6_chunk_ptr(c), cr, VX6_SESSION_HEADROOM,
+			    VX6_SESSION_TAILROOM);
+			if (head == NULL)
+				break;
+			vx6_chunk_consume(c, cr);
+			p->to_stream.bytes -= cr;
+			c = head;
+		}
+		if (vx6_session_send(s, p->sid, c) != 0)
+			break;
+	}
+	if (stream_live(p) && p->to_stream.count == 0 && p->app_eof && !p->fin_sent) {
+		p->fin_sent = true;
+		vx6_session_fin(s, p->sid);
+		maybe_finish(p);
+	}
+	update_reading(p);
+}
+
+void
+pump_attach_stream(struct pump *p, struct link *l, uint32_t sid)
+{
+	p->link = l;
+	p->sid = sid;
+	if (vx6_idmap_put(&l->pumps, sid, p) != 0) {
+		vx6_session_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
+		p->sid = 0;
+		close_app(p, true);
+		return;
+	}
+	p->node->ctr.streams_total++;
+	flush_to_stream(p);
+}
+
+struct vx6_chunk *
+pump_read_buffer(struct pump *p)
+{
+	size_t room = credit(p);
+
+	if (room == 0 || room > VX6_FRAME_MAX_DATA)
+		room = VX6_FRAME_MAX_DATA;
+	return vx6_chunk_new(VX6_SESSION_HEADROOM, room, VX6_SESSION_TAILROOM);
+}
+
+void
+pump_on_app_read(struct pump *p, struct vx6_chunk *c, int status, const char *detail)
+{
+	if (c == NULL) {
+		if (status == 0) {
+			p->app_eof = true;
+			flush_to_stream(p);     /* sends FIN once the queue is empty */
+		} else {
+			pump_abort(p, VX6_RESET_CANCEL, "the local connection was reset");
+		}
+		update_reading(p);
+		return;
+	}
+	if (c->len == 0 || p->app_closing) {
+		vx6_chunk_free(c);
+		return;
+	}
+	p->bytes_up += c->len;
+	if (p->fwd)
+		p->fwd->bytes_up += c->len;
+	vx6_chunkq_push(&p->to_stream, c);
+	flush_to_stream(p);
+}
+
+void
+pump_on_app_wrote(struct pump *p, size_t bytes, int status)
+{
+	struct vx6_session *s = session_of(p);
+
+	if (bytes > p->app_inflight)
+		bytes = p->app_inflight;
+	p->app_inflight -= bytes;
+	/* Written or dropped, the bytes are no longer ours: return the credit. */
+	if (s && p->sid)
+		vx6_session_consumed(s, p->sid, bytes);
+	if (status < 0 && !p->app_closing)
+		pump_abort(p, VX6_RESET_CANCEL, "the local connection failed");
+	else
+		maybe_shutdown_app(p);
+}
+
+static void
+write_to_app(struct pump *p, struct vx6_chunk *c)
+{
+	p->app_inflight += c->len;
+	node_write(p->node, p->app_id, c);
+}
+
+void
+pump_on_app_connected(struct pump *p, int status, const char *detail)
+{
+	struct vx6_node *n = p->node;
+	struct vx6_chunk *c;
+	char why[160];
+
+	if (status) {
+		const struct vx6_service_def *svc = node_service_find(n, p->service);
+		char target[VX6_ADDR_STRLEN] = "?";
+		if (svc)
+			vx6_addr_format(&svc->target, target, sizeof(target), false);
+		n->ctr.targets_unreachable++;
+		NLOG_WARN(n, "service %s: target %s is not accepting connections (%s)", p->service,
+		    target, detail ? detail : vx6_strerror(status));
+		snprintf(why, sizeof(why), "service '%s' is published but its target is not accepting "
+		    "connections", p->service);
+		pump_abort(p, VX6_RESET_TARGET_UNREACHABLE, why);
+		return;
+	}
+	p->app_connected = true;
+	if (stream_live(p))
+		vx6_session_accept(p->link->session, p->sid);
+	while ((c = vx6_chunkq_pop(&p->to_app)) != NULL)
+		write_to_app(p, c);
+	update_reading(p);
+	maybe_shutdown_app(p);
+}
+
+void
+pump_on_app_closed(struct pump *p)
+{
+	struct vx6_node *n = p->node;
+	struct vx6_session *s = session_of(p);
+
+	/* Queued data for the app is dropped: its credit is still owed. */
+	if (s && p->sid && p->to_app.bytes)
+		vx6_session_consumed(s, p->sid, p->to_app.bytes);
+	vx6_chunkq_clear(&p->to_app);
+	vx6_chunkq_clear(&p->to_stream);
+	if (stream_live(p))
+		vx6_session_reset(p->link->session, p->sid, VX6_RESET_CANCEL, "the local connection closed");
+	if (p->link && p->sid && vx6_idmap_get(&p->link->pumps, p->sid) == p)
+		vx6_idmap_del(&p->link->pumps, p->sid);
+	if (p->fwd)
+		forward_pump_gone(p->fwd, p);
+	n->n_app--;
+	free(p);
+}
+
+void
+pump_stream_data(struct pump *p, struct vx6_chunk *c)
+{
+	p->bytes_down += c->len;
+	if (p->fwd)
+		p->fwd->bytes_down += c->len;
+	if (p->app_closing) {
+		vx6_session_consumed(p->link->session, p->sid, c->len);
+		vx6_chunk_free(c);
+	} else if (!p->app_connected) {
+		vx6_chunkq_push(&p->to_app, c);
+	} else {
+		write_to_app(p, c);
+	}
+}
+
+void
+pump_stream_fin(struct pump *p)
+{
+	p->remote_fin = true;
+	maybe_shutdown_app(p);
+}
+
+void
+pump_stream_accepted(struct pump *p)
+{
+	p->accepted = true;
+}
+
+void
+pump_stream_writable(struct pump *p)
+{
+	flush_to_stream(p);
+}
+
+void
+pump_stream_reset(struct pump *p, uint16_t code, const char *reason, bool remote)
+{
+	struct vx6_node *n = p->node;
+
+	/* The stream is gone from the session; p->sid stays for the credit of
+	 * bytes still being written to the app. */
+	if (p->client && p->fwd && remote) {
+		struct forward *f = p->fwd;
+		json_t *ev = json_object();
+		f->refused += !p->accepted;
+		snprintf(f->last_error, sizeof(f->last_error), "owner reset a stream: %s (%s)",
+		    reason[0] ? reason : vx6_reset_code_name(code), vx6_reset_code_name(code));
+		NLOG_INFO(n, "forward %s: owner reset stream %u: %s", f->listen_text, p->sid,
+		    f->last_error);
+		if (ev) {
+			json_object_set_new(ev, "code", json_string(vx6_reset_code_name(code)));
+			json_object_set_new(ev, "reason", json_string(reason));
+			forward_event(f, "stream-reset", ev);
+		}
+	}
+	close_app(p, true);
+}
+
+void
+pump_abort(struct pump *p, uint16_t code, const char *reason)
+{
+	if (stream_live(p))
+		vx6_session_reset(p->link->session, p->sid, code, reason);
+	close_app(p, true);
+}

@@ -1,0 +1,65 @@
+/*
+ * os — every operating-system specific call VX6 makes outside libuv, in one
+ * place (POSIX here; a Windows port replaces os_posix.c): files with modes
+ * and atomic replacement, the home-directory lock, the control-socket client
+ * used by the CLI, peer credentials, and the stderr log sink.
+ */
+#ifndef VX6_OS_OS_H
+#define VX6_OS_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/log.h"
+
+/* Reads a whole file (at most max bytes) into a NUL-terminated malloc'd
+ * buffer. Returns 0, VX6_ERR_NOT_FOUND, VX6_ERR_TOO_LARGE or VX6_ERR_IO. */
+int vx6_os_read_file(const char *path, size_t max, char **out, size_t *len);
+/* Writes data to path atomically (temp file, fsync, rename) with mode. */
+int vx6_os_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* Appends a line (with fsync) to path, creating it with mode. */
+int vx6_os_append_line(const char *path, const char *line, unsigned mode);
+bool vx6_os_exists(const char *path);
+/* Permission bits of path, or -1. */
+int vx6_os_file_mode(const char *path);
+/* Creates dir (and parents) with mode; an existing directory is fine. */
+int vx6_os_mkdir_p(const char *path, unsigned mode);
+int vx6_os_unlink(const char *path);
+int vx6_os_chmod(const char *path, unsigned mode);
+
+/* Takes an exclusive lock on path (created 0600). Returns a handle >= 0, or
+ * VX6_ERR_BUSY when another process holds it, or VX6_ERR_IO. The lock dies
+ * with the process. */
+int vx6_os_lock(const char *path);
+void vx6_os_unlock(int handle);
+
+/* The default home: $XDG_CONFIG_HOME/vx6, else $HOME/.config/vx6. */
+int vx6_os_default_home(char *out, size_t outlen);
+
+/* Control client (blocking), owned by the caller: free with
+ * vx6_os_ctl_close(). On failure returns NULL and sets *err to
+ * VX6_ERR_NOT_FOUND when no node listens at path, or another vx6_err. */
+struct vx6_os_ctl;
+struct vx6_os_ctl *vx6_os_ctl_connect(const char *path, int *err);
+int vx6_os_ctl_send(struct vx6_os_ctl *c, const char *data, size_t len);
+/* Reads one line (without '\n') into a malloc'd string, waiting at most
+ * timeout_ms (-1: forever). Returns 0, VX6_ERR_TIMEOUT (also when
+ * *interrupted became non-zero; it is polled every 100 ms), VX6_ERR_CLOSED or
+ * VX6_ERR_TOO_LARGE. */
+int vx6_os_ctl_read_line(struct vx6_os_ctl *c, char **line, int timeout_ms, volatile int *interrupted);
+void vx6_os_ctl_close(struct vx6_os_ctl *c);   /* NULL is a no-op */
+
+/* True when the process at the other end of a Unix socket fd runs as our
+ * user (or root). */
+bool vx6_os_peer_is_same_user(int fd);
+/* Max path length of a Unix socket. */
+size_t vx6_os_unix_path_max(void);
+
+/* A log sink writing "TIME LEVEL module: msg" to stderr. */
+void vx6_os_log_stderr(void *ud, enum vx6_log_level level, const char *module, const char *msg);
+
+/* Wall-clock seconds since the epoch. */
+int64_t vx6_os_wall_time(void);
+
+#endif

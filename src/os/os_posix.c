@@ -1,0 +1,356 @@
+#define _GNU_SOURCE 1   /* SO_PEERCRED / struct ucred */
+#include "os/os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+
+int
+vx6_os_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf;
+	size_t off = 0;
+	ssize_t n;
+
+	*out = NULL;
+	if (fd < 0)
+		return errno == ENOENT ? VX6_ERR_NOT_FOUND : VX6_ERR_IO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return VX6_ERR_IO;
+	}
+	if ((size_t)st.st_size > max) {
+		close(fd);
+		return VX6_ERR_TOO_LARGE;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		return VX6_ERR_NOMEM;
+	}
+	while (off < (size_t)st.st_size) {
+		n = read(fd, buf + off, (size_t)st.st_size - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	*out = buf;
+	if (len)
+		*len = off;
+	return 0;
+}
+
+int
+vx6_os_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	char tmp[4096];
+	const char *p = data;
+	int fd;
+	ssize_t n;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+		return VX6_ERR_TOO_LARGE;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return VX6_ERR_IO;
+	(void)fchmod(fd, mode);   /* the umask must not loosen nor tighten it */
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			unlink(tmp);
+			return VX6_ERR_IO;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return VX6_ERR_IO;
+	}
+	return 0;
+}
+
+int
+vx6_os_append_line(const char *path, const char *line, unsigned mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode);
+	size_t len = strlen(line);
+	int rc = 0;
+
+	if (fd < 0)
+		return VX6_ERR_IO;
+	if (write(fd, line, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+		rc = VX6_ERR_IO;
+	close(fd);
+	return rc;
+}
+
+bool
+vx6_os_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+int
+vx6_os_file_mode(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return -1;
+	return (int)(st.st_mode & 07777);
+}
+
+int
+vx6_os_mkdir_p(const char *path, unsigned mode)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return VX6_ERR_INVAL;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return VX6_ERR_IO;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		return VX6_ERR_IO;
+	return 0;
+}
+
+int
+vx6_os_unlink(const char *path)
+{
+	return unlink(path) == 0 || errno == ENOENT ? 0 : VX6_ERR_IO;
+}
+
+int
+vx6_os_chmod(const char *path, unsigned mode)
+{
+	return chmod(path, (mode_t)mode) == 0 ? 0 : VX6_ERR_IO;
+}
+
+int
+vx6_os_lock(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return VX6_ERR_IO;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int busy = errno == EWOULDBLOCK;
+		close(fd);
+		return busy ? VX6_ERR_BUSY : VX6_ERR_IO;
+	}
+	return fd;
+}
+
+void
+vx6_os_unlock(int handle)
+{
+	if (handle >= 0)
+		close(handle);
+}
+
+int
+vx6_os_default_home(char *out, size_t outlen)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (xdg && *xdg)
+		n = snprintf(out, outlen, "%s/vx6", xdg);
+	else if (home && *home)
+		n = snprintf(out, outlen, "%s/.config/vx6", home);
+	else
+		return VX6_ERR_NOT_FOUND;
+	return n > 0 && (size_t)n < outlen ? 0 : VX6_ERR_TOO_LARGE;
+}
+
+size_t
+vx6_os_unix_path_max(void)
+{
+	struct sockaddr_un sun;
+
+	return sizeof(sun.sun_path) - 1;
+}
+
+struct vx6_os_ctl {
+	int fd;
+	size_t len;
+	char buf[65536 + 2];
+};
+
+struct vx6_os_ctl *
+vx6_os_ctl_connect(const char *path, int *err)
+{
+	struct sockaddr_un sun;
+	struct vx6_os_ctl *c;
+	int fd;
+
+	if (strlen(path) > vx6_os_unix_path_max()) {
+		*err = VX6_ERR_TOO_LARGE;
+		return NULL;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*err = VX6_ERR_IO;
+		return NULL;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		int e = errno;
+		close(fd);
+		*err = (e == ENOENT || e == ECONNREFUSED) ? VX6_ERR_NOT_FOUND :
+		    e == EACCES ? VX6_ERR_PERM : VX6_ERR_IO;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		*err = VX6_ERR_NOMEM;
+		return NULL;
+	}
+	c->fd = fd;
+	return c;
+}
+
+int
+vx6_os_ctl_send(struct vx6_os_ctl *c, const char *data, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = send(c->fd, data, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return VX6_ERR_CLOSED;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+vx6_os_ctl_read_line(struct vx6_os_ctl *c, char **line, int timeout_ms, volatile int *interrupted)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	int waited = 0, step, rc;
+	ssize_t n;
+	char *nl;
+
+	*line = NULL;
+	for (;;) {
+		nl = memchr(c->buf, '\n', c->len);
+		if (nl) {
+			size_t l = (size_t)(nl - c->buf);
+			*line = malloc(l + 1);
+			if (*line == NULL)
+				return VX6_ERR_NOMEM;
+			memcpy(*line, c->buf, l);
+			(*line)[l] = '\0';
+			memmove(c->buf, nl + 1, c->len - l - 1);
+			c->len -= l + 1;
+			return 0;
+		}
+		if (c->len >= sizeof(c->buf) - 1)
+			return VX6_ERR_TOO_LARGE;
+		step = 100;
+		if (timeout_ms >= 0 && timeout_ms - waited < step)
+			step = timeout_ms - waited;
+		if (timeout_ms >= 0 && step <= 0)
+			return VX6_ERR_TIMEOUT;
+		rc = poll(&pfd, 1, step);
+		if (rc < 0 && errno != EINTR)
+			return VX6_ERR_IO;
+		if (interrupted && *interrupted)
+			return VX6_ERR_TIMEOUT;
+		if (rc <= 0) {
+			waited += step;
+			continue;
+		}
+		n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return VX6_ERR_CLOSED;
+		c->len += (size_t)n;
+	}
+}
+
+void
+vx6_os_ctl_close(struct vx6_os_ctl *c)
+{
+	if (c == NULL)
+		return;
+	close(c->fd);
+	free(c);
+}
+
+bool
+vx6_os_peer_is_same_user(int fd)
+{
+#ifdef SO_PEERCRED
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return false;
+	return cred.uid == getuid() || cred.uid == 0;
+#else
+	(void)fd;
+	return true;   /* the socket's 0600 mode is the guard here */
+#endif
+}
+
+void
+vx6_os_log_stderr(void *ud, enum vx6_log_level level, const char *module, const char *msg)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+
+	(void)ud;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ldZ %-5s %s: %s\n", when, ts.tv_nsec / 1000000L,
+	    vx6_log_level_name(level), module, msg);
+}
+
+int64_t
+vx6_os_wall_time(void)
+{
+	return (int64_t)time(NULL);
+}

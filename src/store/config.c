@@ -1,0 +1,379 @@
+#include "store/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/aead.h"
+#include "lib/err.h"
+#include "os/os.h"
+
+struct parse_ctx {
+	struct vx6_node_config *cfg;
+	char *err;
+	size_t errlen;
+	int lineno;            /* counted by us: inih reports the failing line only at the end */
+	bool services;         /* parsing services.ini */
+	bool seen_name;
+};
+
+/* Records the first error only: inih keeps parsing after one and reports
+ * the first failing line number. */
+static int
+bad(struct parse_ctx *c, const char *fmt, const char *a, const char *b)
+{
+	if (c->err[0] == '\0')
+		snprintf(c->err, c->errlen, fmt, a, b);
+	return 0;
+}
+
+static bool
+parse_u64(const char *v, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long x;
+
+	if (*v == '\0' || *v == '-' || *v == '+')
+		return false;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno || *end != '\0' || x < min || x > max)
+		return false;
+	*out = x;
+	return true;
+}
+
+unsigned
+vx6_config_aead_parse(const char *s)
+{
+	if (strcmp(s, "auto") == 0)
+		return vx6_aead_available_mask();
+	if (strcmp(s, "chacha20-poly1305") == 0)
+		return 1u << (VX6_AEAD_CHACHA20_POLY1305 - 1);
+	if (strcmp(s, "aes256-gcm") == 0)
+		return 1u << (VX6_AEAD_AES256_GCM - 1);
+	return 0;
+}
+
+struct limit_key {
+	const char *name;
+	size_t offset;
+	bool is64;
+	uint64_t min, max;
+};
+
+#define L32(f, lo, hi) { #f, offsetof(struct vx6_node_limits, f), false, lo, hi }
+static const struct limit_key limit_keys[] = {
+	L32(max_sessions, 1, 100000),
+	L32(max_handshakes, 1, 100000),
+	L32(max_streams, 1, 1u << 20),
+	L32(stream_window, 16384, 1u << 30),
+	L32(session_window, 16384, 0xffffffffu),
+	L32(max_output, 131072, 0xffffffffu),
+	L32(handshake_timeout_ms, 100, 3600000),
+	L32(idle_timeout_ms, 1000, 86400000),
+	L32(keepalive_ms, 100, 86400000),
+	L32(rekey_interval_s, 1, 86400),
+	{ "rekey_bytes", offsetof(struct vx6_node_limits, rekey_bytes), true, 1u << 20, 1ULL << 40 },
+	L32(max_forwards, 1, 10000),
+	L32(max_ctl_clients, 1, 1000),
+	L32(max_app_conns, 1, 1000000),
+};
+
+static int
+add_addr(struct parse_ctx *c, struct vx6_addr *arr, size_t *n, size_t max, const char *key,
+    const char *value)
+{
+	if (*n >= max)
+		return bad(c, "too many '%s' entries%s", key, "");
+	if (vx6_addr_parse(&arr[*n], value, strcmp(key, "listen") == 0) != 0)
+		return bad(c, "'%s' is not an address like [::1]:4242 or 127.0.0.1:4242 (key %s)", value, key);
+	(*n)++;
+	return 1;
+}
+
+static int
+config_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *c = user;
+	struct vx6_node_config *cfg = c->cfg;
+	uint64_t v;
+
+	if (strcmp(section, "node") == 0) {
+		if (strcmp(name, "name") == 0) {
+			if (c->seen_name)
+				return bad(c, "'%s' is set twice%s", name, "");
+			if (!vx6_name_valid(value))
+				return bad(c, "invalid name '%s': %s", value, vx6_name_why_invalid(value));
+			snprintf(cfg->name, sizeof(cfg->name), "%s", value);
+			c->seen_name = true;
+			return 1;
+		}
+		if (strcmp(name, "listen") == 0)
+			return add_addr(c, cfg->listen, &cfg->n_listen, VX6_NODE_MAX_LISTEN, name, value);
+		if (strcmp(name, "advertise") == 0)
+			return add_addr(c, cfg->advertise, &cfg->n_advertise, VX6_NODE_MAX_LISTEN, name, value);
+		if (strcmp(name, "log_level") == 0) {
+			int lvl = vx6_log_level_parse(value);
+			if (lvl < 0)
+				return bad(c, "log_level '%s' is not one of error, warn, info, debug%s", value, "");
+			cfg->log_level = lvl;
+			return 1;
+		}
+		if (strcmp(name, "aead") == 0) {
+			unsigned m = vx6_config_aead_parse(value);
+			if (m == 0)
+				return bad(c, "aead '%s' is not one of auto, chacha20-poly1305, aes256-gcm%s",
+				    value, "");
+			if ((m & vx6_aead_available_mask()) == 0)
+				return bad(c, "aead '%s' is not available on this CPU%s", value, "");
+			cfg->aead_mask = m;
+			return 1;
+		}
+		return bad(c, "unknown key '%s' in [%s]", name, section);
+	}
+	if (strcmp(section, "peers") == 0) {
+		if (strcmp(name, "peer") == 0)
+			return add_addr(c, cfg->peers, &cfg->n_peers, VX6_NODE_MAX_PEERS, name, value);
+		return bad(c, "unknown key '%s' in [%s]", name, section);
+	}
+	if (strcmp(section, "limits") == 0) {
+		for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++) {
+			const struct limit_key *k = &limit_keys[i];
+			if (strcmp(name, k->name) != 0)
+				continue;
+			if (!parse_u64(value, k->min, k->max, &v))
+				return bad(c, "'%s' is out of range for %s", value, name);
+			if (k->is64)
+				*(uint64_t *)((char *)&cfg->limits + k->offset) = v;
+			else
+				*(uint32_t *)((char *)&cfg->limits + k->offset) = (uint32_t)v;
+			return 1;
+		}
+		return bad(c, "unknown key '%s' in [%s]", name, section);
+	}
+	return bad(c, "unknown section [%s]%s", section, "");
+}
+
+static int
+services_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *c = user;
+	struct vx6_node_config *cfg = c->cfg;
+	struct vx6_service_def *s;
+	const char *svc;
+
+	if (strncmp(section, "service ", 8) != 0)
+		return bad(c, "unknown section [%s]: services are [service NAME]%s", section, "");
+	svc = section + 8;
+	if (!vx6_name_valid(svc))
+		return bad(c, "invalid service name '%s': %s", svc, vx6_name_why_invalid(svc));
+	if (strcmp(name, "target") != 0)
+		return bad(c, "unknown key '%s' in [%s]", name, section);
+	for (size_t i = 0; i < cfg->n_services; i++)
+		if (strcmp(cfg->services[i].name, svc) == 0)
+			return bad(c, "service '%s' is defined twice%s", svc, "");
+	if (cfg->n_services >= VX6_NODE_MAX_SERVICES)
+		return bad(c, "too many services%s%s", "", "");
+	s = &cfg->services[cfg->n_services];
+	snprintf(s->name, sizeof(s->name), "%s", svc);
+	if (vx6_addr_parse(&s->target, value, false) != 0)
+		return bad(c, "target '%s' is not an address like 127.0.0.1:8080 (service %s)", value, svc);
+	if (!vx6_addr_is_loopback(&s->target))
+		return bad(c, "target '%s' of service %s is not a loopback address: VX6 publishes only "
+		    "services that listen on this machine", value, svc);
+	cfg->n_services++;
+	return 1;
+}
+
+static int
+run_parse(const char *text, ini_handler handler, struct parse_ctx *c, const char *what)
+{
+	int line;
+	char msg[300];
+
+	c->err[0] = '\0';
+	line = ini_parse_string(text, handler, c);
+	if (line == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "%s", c->err[0] ? c->err : "syntax error");
+	if (line > 0)
+		snprintf(c->err, c->errlen, "%s line %d: %s", what, line, msg);
+	else
+		snprintf(c->err, c->errlen, "%s: %s", what, msg);
+	return VX6_ERR_MALFORMED;
+}
+
+int
+vx6_config_parse(const char *text, struct vx6_node_config *cfg, char *err, size_t errlen)
+{
+	struct parse_ctx c = { .cfg = cfg, .err = err, .errlen = errlen };
+	int rc = run_parse(text, config_handler, &c, "config.ini");
+
+	if (rc == 0 && !c.seen_name) {
+		snprintf(err, errlen, "config.ini: [node] name is missing");
+		return VX6_ERR_MALFORMED;
+	}
+	return rc;
+}
+
+int
+vx6_services_parse(const char *text, struct vx6_node_config *cfg, char *err, size_t errlen)
+{
+	struct parse_ctx c = { .cfg = cfg, .err = err, .errlen = errlen, .services = true };
+
+	cfg->n_services = 0;
+	return run_parse(text, services_handler, &c, "services.ini");
+}
+
+int
+vx6_config_load(const char *config_path, const char *services_path, struct vx6_node_config *cfg,
+    char *err, size_t errlen)
+{
+	char *text = NULL;
+	int rc;
+
+	vx6_node_config_defaults(cfg);
+	rc = vx6_os_read_file(config_path, VX6_CONFIG_MAX_FILE, &text, NULL);
+	if (rc) {
+		snprintf(err, errlen, "cannot read %s: %s%s", config_path, vx6_strerror(rc),
+		    rc == VX6_ERR_NOT_FOUND ? " (run `vx6 init` first)" : "");
+		return rc;
+	}
+	rc = vx6_config_parse(text, cfg, err, errlen);
+	free(text);
+	if (rc)
+		return rc;
+	rc = vx6_os_read_file(services_path, VX6_CONFIG_MAX_FILE, &text, NULL);
+	if (rc == VX6_ERR_NOT_FOUND)
+		return 0;
+	if (rc) {
+		snprintf(err, errlen, "cannot read %s: %s", services_path, vx6_strerror(rc));
+		return rc;
+	}
+	rc = vx6_services_parse(text, cfg, err, errlen);
+	free(text);
+	return rc;
+}
+
+/* A growing text buffer for rendering. */
+struct text {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void
+add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->oom = true;
+			return;
+		}
+		if (t->p && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = (t->cap ? t->cap * 2 : 1024) + (size_t)n;
+		char *np = realloc(t->p, cap);
+		if (np == NULL) {
+			t->oom = true;
+			return;
+		}
+		t->p = np;
+		t->cap = cap;
+	}
+}
+
+static char *
+text_done(struct text *t)
+{
+	if (t->oom) {
+		free(t->p);
+		return NULL;
+	}
+	return t->p;
+}
+
+char *
+vx6_config_render(const struct vx6_node_config *cfg)
+{
+	struct text t = { 0 };
+	struct vx6_node_config d;
+	char a[VX6_ADDR_STRLEN];
+
+	vx6_node_config_defaults(&d);
+	add(&t, "# VX6 node configuration. After editing, run `vx6 reload` (or send SIGHUP).\n"
+	    "# Listen addresses take effect at the next start.\n\n[node]\n");
+	add(&t, "# A label for people; the key in identity.key is the node's identity.\n"
+	    "# 1-15 characters of a-z, 0-9 and '-', not starting or ending with '-'.\nname = %s\n",
+	    cfg->name);
+	add(&t, "# Where peers reach this node (repeat the key for several addresses).\n");
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		vx6_addr_format(&cfg->listen[i], a, sizeof(a), false);
+		add(&t, "listen = %s\n", a);
+	}
+	add(&t, "# Addresses published to other nodes, when they differ from listen.\n");
+	if (cfg->n_advertise == 0)
+		add(&t, "# advertise = [2001:db8::10]:4242\n");
+	for (size_t i = 0; i < cfg->n_advertise; i++) {
+		vx6_addr_format(&cfg->advertise[i], a, sizeof(a), false);
+		add(&t, "advertise = %s\n", a);
+	}
+	add(&t, "# error | warn | info | debug\nlog_level = %s\n", vx6_log_level_name(cfg->log_level));
+	add(&t, "# Transport cipher: auto (AES-256-GCM when both ends have hardware AES,\n"
+	    "# else ChaCha20-Poly1305) | chacha20-poly1305 | aes256-gcm\naead = auto\n\n");
+	add(&t, "[peers]\n# Nodes to join the network through (repeat the key).\n");
+	if (cfg->n_peers == 0)
+		add(&t, "# peer = [2001:db8::20]:4242\n");
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		vx6_addr_format(&cfg->peers[i], a, sizeof(a), false);
+		add(&t, "peer = %s\n", a);
+	}
+	add(&t, "\n[limits]\n# Safe defaults; uncomment to change.\n");
+	add(&t, "# max_sessions = %u\n# max_handshakes = %u\n# max_streams = %u\n",
+	    d.limits.max_sessions, d.limits.max_handshakes, d.limits.max_streams);
+	add(&t, "# stream_window = %u\n# session_window = %u\n# max_output = %u\n",
+	    d.limits.stream_window, d.limits.session_window, d.limits.max_output);
+	add(&t, "# handshake_timeout_ms = %u\n# idle_timeout_ms = %u\n# keepalive_ms = %u\n",
+	    d.limits.handshake_timeout_ms, d.limits.idle_timeout_ms, d.limits.keepalive_ms);
+	add(&t, "# rekey_interval_s = %u\n# rekey_bytes = %llu\n", d.limits.rekey_interval_s,
+	    (unsigned long long)d.limits.rekey_bytes);
+	add(&t, "# max_forwards = %u\n# max_ctl_clients = %u\n# max_app_conns = %u\n",
+	    d.limits.max_forwards, d.limits.max_ctl_clients, d.limits.max_app_conns);
+	return text_done(&t);
+}
+
+char *
+vx6_services_render(const struct vx6_node_config *cfg)
+{
+	struct text t = { 0 };
+	char a[VX6_ADDR_STRLEN];
+
+	add(&t, "# Services this node publishes: [service NAME] with a loopback target.\n"
+	    "# Managed by `vx6 service add/remove`; hand edits are kept if valid.\n");
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		vx6_addr_format(&cfg->services[i].target, a, sizeof(a), false);
+		add(&t, "\n[service %s]\ntarget = %s\n", cfg->services[i].name, a);
+	}
+	if (t.p == NULL)
+		add(&t, "%s", "");
+	return text_done(&t);
+}
