@@ -754,3 +754,21 @@ vx6_session_stream_exists(const struct vx6_session *s, uint32_t sid)
 {
 	return s->state == S_OPEN && vx6_mux_stream_exists(s->mux, sid);
 }
+
+int
+vx6_session_test_send_record(struct vx6_session *s, const uint8_t *plaintext, size_t len)
+{
+	struct vx6_chunk *c;
+	int rc;
+
+	if (s->state != S_OPEN)
+		return VX6_ERR_CLOSED;
+	if (len == 0 || len > VX6_RECORD_MAX_PT)
+		return VX6_ERR_INVAL;
+	if ((rc = seal_ctrl(s)) != 0)
+		return rc;
+	c = vx6_chunk_copy(plaintext, len, VX6_RECORD_LEN_BYTES, VX6_AEAD_TAGLEN);
+	if (c == NULL)
+		return VX6_ERR_NOMEM;
+	return seal(s, c);
+}

@@ -120,4 +120,10 @@ int vx6_session_reset(struct vx6_session *s, uint32_t sid, uint16_t code, const 
 int vx6_session_consumed(struct vx6_session *s, uint32_t sid, size_t n);
 bool vx6_session_stream_exists(const struct vx6_session *s, uint32_t sid);
 
+/* For tests and fuzzing only (the node never calls it): seals `len` bytes of
+ * arbitrary plaintext as one record, so a peer's frame parser and mux can be
+ * fed malformed frames inside a correctly encrypted record. 0 < len <=
+ * VX6_RECORD_MAX_PT. Returns 0 or a vx6_err. */
+int vx6_session_test_send_record(struct vx6_session *s, const uint8_t *plaintext, size_t len);
+
 #endif
