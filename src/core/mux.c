@@ -276,18 +276,20 @@ handle_window(struct vx6_mux *m, const struct vx6_frame *f)
 			return VX6_ERR_FLOW;
 		if (!was_blocked)
 			return 0;
-		/* Wake every stream that is waiting only for session credit. Ids are
-		 * collected first: callbacks may add or remove streams. */
+		/* Session credit was exhausted: any stream may have found zero
+		 * credit (not only those whose own send used it up), so wake every
+		 * stream that has stream credit. Ids are collected first because
+		 * callbacks may add or remove streams. */
 		uint32_t ids[64];
 		size_t n;
 		do {
 			n = 0;
 			while (n < 64 && (s = vx6_idmap_next(&m->streams, &pos, NULL)) != NULL)
-				if (s->blocked && s->send_credit > 0)
+				if (s->send_credit > 0 && !s->fin_sent)
 					ids[n++] = s->id;
 			for (size_t i = 0; i < n; i++) {
 				s = stream_get(m, ids[i]);
-				if (s && s->blocked && m->send_credit > 0) {
+				if (s && m->send_credit > 0) {
 					s->blocked = false;
 					m->cbs->on_writable(m->cb_ud, ids[i]);
 				}

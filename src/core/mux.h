@@ -38,7 +38,8 @@ struct vx6_mux_cbs {
 	/* The stream is gone: reset by the peer (remote) or because the session
 	 * ended. The id is invalid afterwards. */
 	void (*on_reset)(void *ud, uint32_t sid, uint16_t code, const char *reason, bool remote);
-	/* Credit is available again on a stream that had run out. */
+	/* Credit may be available again on a stream that found none: check
+	 * vx6_mux_credit(). Spurious calls are allowed. */
 	void (*on_writable)(void *ud, uint32_t sid);
 };
 
