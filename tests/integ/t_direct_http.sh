@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# t_direct_http — a real HTTP server reached through direct mode.
+#
+#   curl ──► 127.0.0.1:LPORT ──► [client node] ══ Noise session over TCP ══►
+#            (forward)                              [::1]:OPORT [owner node] ──► 127.0.0.1:HTTP
+#                                                                     (service "web", python http.server)
+#
+# 1. The owner publishes "web" (a python http.server on loopback serving a
+#    100 MiB and a 1 MiB random file); the client connects by address.
+# 2. One 100 MiB download arrives byte for byte (sha256).
+# 3. 50 concurrent downloads of the 1 MiB file all arrive byte for byte.
+# 4. Both nodes show exactly one session between them, and return to
+#    0 streams / 0 app connections once the clients are done; the forward
+#    counted 51 connections and has none active.
+. "$(dirname "$0")/lib.sh"
+need curl jq ss "$PY"
+
+mkdir -p "$T/www" "$T/got"
+make_random "$T/www/big" 100
+make_random "$T/www/small" 1
+http_server "$T/www"
+
+start_node owner
+start_node client
+vx owner service add --name web --target "127.0.0.1:$HTTP_PORT" >/dev/null ||
+	fail "service add web failed"
+LPORT=$(connect_detached client owner web)
+say "forward 127.0.0.1:$LPORT -> owner web (http on $HTTP_PORT)"
+
+say "100 MiB download"
+fetch "$LPORT" big "$T/got/big" --max-time "$(scaled 120)" || fail "100 MiB download failed (curl rc=$?)"
+same_sha "$T/www/big" "$T/got/big" "100 MiB download"
+
+say "50 concurrent 1 MiB downloads"
+pids=()
+for i in $(seq 1 50); do
+	fetch "$LPORT" small "$T/got/small.$i" --max-time "$(scaled 120)" 2>"$T/got/small.$i.err" &
+	pids+=($!)
+done
+bad=0
+for i in "${!pids[@]}"; do
+	wait "${pids[$i]}" || { bad=$((bad + 1)); echo "curl #$((i + 1)): $(cat "$T/got/small.$((i + 1)).err")" >&2; }
+done
+[ "$bad" -eq 0 ] || fail "$bad of 50 concurrent downloads failed"
+want=$(sha "$T/www/small")
+for i in $(seq 1 50); do
+	[ "$(sha "$T/got/small.$i")" = "$want" ] || fail "concurrent download #$i: sha256 differs ($(file_size "$T/got/small.$i") bytes)"
+done
+
+say "sessions and teardown"
+[ "$(sj client '.sessions | length')" = 1 ] || fail "client has $(sj client '.sessions | length') sessions, want 1"
+[ "$(sj owner '.sessions | length')" = 1 ] || fail "owner has $(sj owner '.sessions | length') sessions, want 1"
+[ "$(sj client '.sessions[0].state')" = established ] || fail "client session is not established"
+[ "$(sj client '.sessions[0].peer_node_id')" = "$(node_id owner)" ] || fail "client session's peer is not the owner"
+wait_quiet 30 client owner
+[ "$(sj client '.forwards[0].connections_active')" = 0 ] || fail "forward still has active connections"
+[ "$(sj client '.forwards[0].connections_total')" = 51 ] ||
+	fail "forward counted $(sj client '.forwards[0].connections_total') connections, want 51"
+[ "$(counter owner streams_total)" = 51 ] || fail "owner counted $(counter owner streams_total) streams, want 51"
+[ "$(counter owner streams_refused)" = 0 ] || fail "owner refused streams"
+pass
