@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Checks that lower layers never include higher ones (docs/ARCHITECTURE in README).
-# Order, lowest first: lib < crypto < core < transport < ctl < node < store < os < io < app
+# Order, lowest first: lib < crypto < core < registry < transport < ctl < node|os < store < io < app
 set -euo pipefail
 cd "$(dirname "$0")/../src"
 rank() {
 	case "$1" in
-	lib) echo 0 ;; crypto) echo 1 ;; core) echo 2 ;; transport) echo 3 ;; ctl) echo 4 ;;
+	lib) echo 0 ;; crypto) echo 1 ;; core) echo 2 ;; registry) echo 3 ;; transport) echo 3 ;; ctl) echo 4 ;;
 	node) echo 5 ;; os) echo 5 ;; store) echo 6 ;; io) echo 7 ;; app) echo 8 ;; *) echo 99 ;;
 	esac
 }

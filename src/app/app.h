@@ -75,5 +75,8 @@ int cmd_service(struct app *a, int argc, char **argv);
 int cmd_connect(struct app *a, int argc, char **argv);
 int cmd_status(struct app *a, int argc, char **argv);
 int cmd_reload(struct app *a, int argc, char **argv);
+int cmd_resolve(struct app *a, int argc, char **argv);
+int cmd_list(struct app *a, int argc, char **argv);
+int cmd_peer(struct app *a, int argc, char **argv);
 
 #endif

@@ -8,13 +8,16 @@
 #include "app/app.h"
 
 static const char connect_help[] =
-    "usage: vx6 [--home DIR] connect --service NAME --addr ADDR --listen ADDR\n"
+    "usage: vx6 [--home DIR] connect --service NODE.SERVICE --listen ADDR (named mode)\n"
+    "       vx6 [--home DIR] connect --service NAME --addr ADDR --listen ADDR\n"
     "                                [--peer-key KEY] [--detach] [--json]\n"
     "       vx6 [--home DIR] connect list [--json]\n"
     "       vx6 [--home DIR] connect close LISTEN\n\n"
     "Asks the running node to listen on --listen (a loopback address; port 0 picks\n"
-    "one); every connection to it becomes a stream to service NAME on the node at\n"
-    "--addr (direct mode: '[2001:db8::1]:4242' or 'tcp://[::1]:4242').\n\n"
+    "one); every connection to it becomes a stream to the service. Named mode\n"
+    "resolves NODE.SERVICE (registry, then DHT), verifies the signed records and\n"
+    "connects to the owner's current address with the owner's key. Direct mode\n"
+    "names the owner by --addr ('[2001:db8::1]:4242' or 'tcp://[::1]:4242').\n\n"
     "  --peer-key KEY  the owner's public key (as `vx6 identity` prints it). Without\n"
     "                  it the key is learned on first contact and pinned in\n"
     "                  known_peers (trust on first use); a later mismatch is refused.\n"
@@ -95,13 +98,14 @@ connect_open(struct app *a, int argc, char **argv)
 		return app_usage_error("connect", "unexpected argument '%s'", argv[optind]);
 	if (service == NULL || listen == NULL)
 		return app_usage_error("connect", "--service and --listen are required");
-	if (addr == NULL)
-		return app_usage_error("connect", "--addr is required (named mode, without --addr, "
-		    "is not available yet)");
+	if (addr == NULL && strchr(service, '.') == NULL)
+		return app_usage_error("connect", "give --addr (direct mode) or name the service as "
+		    "NODE.SERVICE (named mode)");
 	if ((rc = app_ctl_open(a, &ctl, false)) != 0)
 		return rc;
-	args = json_pack("{s:s,s:s,s:s,s:b}", "service", service, "addr", addr, "listen", listen,
-	    "detach", detach);
+	args = json_pack("{s:s,s:s,s:b}", "service", service, "listen", listen, "detach", detach);
+	if (addr)
+		json_object_set_new(args, "addr", json_string(addr));
 	if (key)
 		json_object_set_new(args, "peer_key", json_string(key));
 	rc = app_ctl_call(&ctl, "connect.open", args, &res, print_event, &json, NULL, 0);
@@ -117,7 +121,8 @@ connect_open(struct app *a, int argc, char **argv)
 		const char *src = json_string_value(json_object_get(res, "key_source"));
 		const char *warn = json_string_value(json_object_get(res, "warning"));
 		printf("forwarding %s -> service %s at %s\n",
-		    json_string_value(json_object_get(res, "listen")), service, addr);
+		    json_string_value(json_object_get(res, "listen")), service,
+		    json_string_value(json_object_get(res, "addr")));
 		if (peer_key)
 			printf("  owner key  %s (%s)\n", peer_key,
 			    src && strcmp(src, "trust-on-first-use") == 0 ? "pinned on first use" : src);

@@ -14,6 +14,9 @@ static const struct app_cmd commands[] = {
 	{ "connect", "forward a local port to a service on another node", cmd_connect },
 	{ "status", "show the running node: sessions, services, forwards, counters", cmd_status },
 	{ "reload", "make the running node re-read config.ini and services.ini", cmd_reload },
+	{ "resolve", "resolve NODE.SERVICE through the registry and the DHT", cmd_resolve },
+	{ "list", "known nodes and services (local registry)", cmd_list },
+	{ "peer", "add, list or remove bootstrap peers", cmd_peer },
 	{ NULL, NULL, NULL },
 };
 

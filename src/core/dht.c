@@ -1063,8 +1063,9 @@ lookup_advance(struct vx6_dht *d, struct lookup *l, uint64_t now)
 		for (unsigned i = 0; i < l->n_found; i++)
 			if (l->found[i].holders > best)
 				best = l->found[i].holders;
-		/* Two independent holders confirm a value; or nothing is left to ask. */
-		if (best >= 2 || l->inflight == 0) {
+		/* Two holders confirm a value (a local copy counts as one); with
+		 * fewer, keep asking until nothing closer is left. */
+		if (best >= 2) {
 			finish_lookup(d, l);
 			return;
 		}

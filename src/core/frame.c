@@ -70,6 +70,9 @@ vx6_frame_read(struct vx6_reader *r, struct vx6_frame *f)
 	case VX6_FRAME_GOAWAY:
 		stream_frame = false; minlen = 2; maxlen = 2 + VX6_FRAME_MAX_REASON;
 		break;
+	case VX6_FRAME_RPC:
+		stream_frame = false; minlen = 1; maxlen = VX6_FRAME_MAX_RPC;
+		break;
 	default:
 		return VX6_ERR_MALFORMED;
 	}

@@ -20,6 +20,7 @@
 #define VX6_FRAME_MAX_DATA (VX6_RECORD_MAX_PT - VX6_FRAME_HEADER_LEN)   /* 65511 */
 #define VX6_FRAME_MAX_REASON 200
 #define VX6_FRAME_MAX_SERVICE 64
+#define VX6_FRAME_MAX_RPC 32768
 
 enum vx6_frame_type {
 	VX6_FRAME_DATA = 1,      /* stream data; flag FIN ends our direction */
@@ -30,6 +31,7 @@ enum vx6_frame_type {
 	VX6_FRAME_PING = 6,      /* 8 opaque bytes; flag ACK = pong */
 	VX6_FRAME_REKEY = 7,     /* last frame of its record; next record uses the next key */
 	VX6_FRAME_GOAWAY = 8,    /* session closes: u16 code, reason text */
+	VX6_FRAME_RPC = 9,       /* a node-to-node control message (DHT, sync) */
 };
 
 #define VX6_FRAME_FLAG_FIN 0x01   /* DATA */

@@ -199,7 +199,8 @@ sink_frame(void *ud, uint8_t type, uint8_t flags, uint32_t sid, const void *payl
 			return rc;
 	}
 	if (s->ctrl == NULL) {
-		s->ctrl = vx6_chunk_new(VX6_RECORD_LEN_BYTES, CTRL_ROOM, VX6_AEAD_TAGLEN);
+		s->ctrl = vx6_chunk_new(VX6_RECORD_LEN_BYTES, need > CTRL_ROOM ? need : CTRL_ROOM,
+		    VX6_AEAD_TAGLEN);
 		if (s->ctrl == NULL)
 			return VX6_ERR_NOMEM;
 	}
@@ -456,6 +457,10 @@ record_unit(struct vx6_session *s, const uint8_t *unit, size_t ctlen)
 				return fail(s, VX6_ERR_MALFORMED, "REKEY is not the last frame of its record");
 			}
 			rekey_after = true;
+			break;
+		case VX6_FRAME_RPC:
+			if (s->cbs->on_rpc)
+				s->cbs->on_rpc(s->ud, f.payload, f.length);
 			break;
 		case VX6_FRAME_GOAWAY:
 			vx6_frame_parse_reason(&f, &code, reason);
@@ -747,6 +752,15 @@ vx6_session_consumed(struct vx6_session *s, uint32_t sid, size_t n)
 {
 	NEED_OPEN(s);
 	return vx6_mux_consumed(s->mux, sid, n);
+}
+
+int
+vx6_session_send_rpc(struct vx6_session *s, const uint8_t *msg, size_t len)
+{
+	NEED_OPEN(s);
+	if (len == 0 || len > VX6_FRAME_MAX_RPC)
+		return VX6_ERR_INVAL;
+	return sink_frame(s, VX6_FRAME_RPC, 0, 0, msg, len);
 }
 
 bool

@@ -58,6 +58,8 @@ struct vx6_session_cbs {
 	/* The session is over. err is 0 for an orderly close (ours or the
 	 * peer's GOAWAY), else why it failed; reason is human-readable. */
 	void (*on_closed)(void *ud, int err, const char *reason);
+	/* An RPC message arrived (bytes borrowed for the call). May be NULL. */
+	void (*on_rpc)(void *ud, const uint8_t *msg, size_t len);
 };
 
 struct vx6_session_info {
@@ -118,6 +120,8 @@ int vx6_session_send(struct vx6_session *s, uint32_t sid, struct vx6_chunk *c);
 int vx6_session_fin(struct vx6_session *s, uint32_t sid);
 int vx6_session_reset(struct vx6_session *s, uint32_t sid, uint16_t code, const char *reason);
 int vx6_session_consumed(struct vx6_session *s, uint32_t sid, size_t n);
+/* Sends one RPC message (1..VX6_FRAME_MAX_RPC bytes), outside any stream. */
+int vx6_session_send_rpc(struct vx6_session *s, const uint8_t *msg, size_t len);
 bool vx6_session_stream_exists(const struct vx6_session *s, uint32_t sid);
 
 /* For tests and fuzzing only (the node never calls it): seals `len` bytes of

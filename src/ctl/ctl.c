@@ -8,7 +8,8 @@
 #include "lib/err.h"
 
 const char *const vx6_ctl_commands[] = {
-	"status", "reload", "connect.open", "connect.list", "connect.close", "ping", NULL,
+	"status", "reload", "connect.open", "connect.list", "connect.close", "ping", "resolve", "list",
+	NULL,
 };
 
 static bool

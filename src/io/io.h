@@ -48,6 +48,11 @@ struct vx6_io_ops {
 	void (*close)(void *io, uint64_t id, bool reset);
 	/* Bytes queued for writing on id and not yet written. */
 	size_t (*write_queue)(void *io, uint64_t id);
+	/* Wall-clock time, unix seconds (records carry it). */
+	uint64_t (*wall_now)(void *io);
+	/* This host's unicast addresses (loopback and link-local excluded), up
+	 * to max; returns the count. Used to build and refresh the node record. */
+	size_t (*local_addrs)(void *io, struct vx6_addr *out, size_t max);
 };
 
 #endif

@@ -16,9 +16,13 @@ key_source_name(enum key_source s)
 	case KEY_EXPLICIT: return "explicit";
 	case KEY_PINNED: return "pinned";
 	case KEY_TOFU: return "trust-on-first-use";
+	case KEY_RECORD: return "signed-record";
 	default: return "none";
 	}
 }
+
+static void forward_connect(struct forward *f);
+static void release_waiting(struct forward *f, bool open);
 
 static void
 reply(struct forward *f, char *line)
@@ -43,8 +47,11 @@ forward_json(const struct forward *f)
 		return NULL;
 	if (f->link && !f->link->over)
 		state = f->link->established ? "up" : "connecting";
+	else if (f->resolving)
+		state = "resolving";
 	json_object_set_new(o, "listen", json_string(f->listen_text));
-	json_object_set_new(o, "service", json_string(f->service));
+	json_object_set_new(o, "service", json_string(f->named ? f->name : f->service));
+	json_object_set_new(o, "mode", json_string(f->named ? "named" : "direct"));
 	json_object_set_new(o, "addr", json_string(f->peer_text));
 	if (f->have_key) {
 		vx6_key_to_text(f->key, key);
@@ -104,15 +111,29 @@ forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t rep
 		return VX6_ERR_NOMEM;
 	f->node = n;
 	f->reply_id = -1;
-	snprintf(f->service, sizeof(f->service), "%s", service);
-	f->peer = *peer;
-	vx6_addr_format(peer, f->peer_text, sizeof(f->peer_text), false);
 	f->created_at = node_now(n);
+	if (peer == NULL) {
+		const char *dot = strchr(service, '.');
+		if (dot == NULL || n->dht == NULL) {
+			free(f);
+			snprintf(err, errlen, "named mode needs NODE.SERVICE (or pass --addr for direct mode)");
+			return VX6_ERR_INVAL;
+		}
+		f->named = true;
+		snprintf(f->name, sizeof(f->name), "%s", service);
+		snprintf(f->service, sizeof(f->service), "%s", dot + 1);
+		snprintf(f->peer_text, sizeof(f->peer_text), "(resolving %.40s)", service);
+	} else {
+		snprintf(f->service, sizeof(f->service), "%s", service);
+		f->peer = *peer;
+		f->have_peer = true;
+		vx6_addr_format(peer, f->peer_text, sizeof(f->peer_text), false);
+	}
 	if (key) {
 		memcpy(f->key, key, VX6_KEY_LEN);
 		f->have_key = true;
 		f->key_source = KEY_EXPLICIT;
-	} else if ((pin = node_pin_find(n, f->peer_text)) != NULL) {
+	} else if (!f->named && (pin = node_pin_find(n, f->peer_text)) != NULL) {
 		memcpy(f->key, pin->key, VX6_KEY_LEN);
 		f->have_key = true;
 		f->key_source = KEY_PINNED;
@@ -133,6 +154,18 @@ forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t rep
 		return rc;
 	}
 	vx6_addr_format(&f->listen, f->listen_text, sizeof(f->listen_text), false);
+	if (f->named) {
+		f->ctl_id = ctl_id;
+		f->reply_id = reply_id;
+		f->reply_ctl = reply_ctl;
+		f->next = n->forwards;
+		n->forwards = f;
+		n->n_forwards++;
+		NLOG_INFO(n, "forward %s -> %s (named)", f->listen_text, f->name);
+		/* The reply waits for the resolution and the first handshake. */
+		forward_connect(f);
+		return 0;
+	}
 	f->link = link_dial(n, &f->peer, f->have_key ? f->key : NULL, false);
 	if (f->link == NULL) {
 		snprintf(err, errlen, "cannot start a session to %s (session limit reached?)", f->peer_text);
@@ -152,6 +185,78 @@ forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t rep
 	NLOG_INFO(n, "forward %s -> service %s at %s (key: %s)", f->listen_text, f->service,
 	    f->peer_text, key_source_name(f->key_source));
 	return 0;
+}
+
+/* Starts a session to the owner: by address, or by resolving its name first
+ * (again from the network when an earlier session failed: the owner may
+ * have moved). */
+static void
+forward_connect(struct forward *f)
+{
+	struct vx6_node *n = f->node;
+	char node_name[VX6_NAME_BUF];
+	const char *dot;
+
+	if (f->named) {
+		dot = strchr(f->name, '.');
+		snprintf(node_name, sizeof(node_name), "%.*s", (int)(dot - f->name), f->name);
+		f->resolving = true;
+		(void)named_resolve(n, node_name, f->service, f->key_source == KEY_EXPLICIT ? f->key : NULL,
+		    f->failed_sessions > 0, 0, -1, f);
+		return;
+	}
+	f->link = link_dial(n, &f->peer, f->have_key ? f->key : NULL, false);
+	if (f->link == NULL) {
+		snprintf(f->last_error, sizeof(f->last_error), "cannot start a session to %s", f->peer_text);
+		forward_link_over(f, NULL);
+	}
+}
+
+void
+forward_resolved(struct forward *f, int rc, const char *why, const struct resolve *res)
+{
+	struct vx6_node *n = f->node;
+	const struct vx6_addr *a = NULL;
+
+	f->resolving = false;
+	if (f->closing)
+		return;
+	if (rc == 0) {
+		for (uint8_t i = 0; i < res->node.n_addrs && a == NULL; i++)
+			if (res->node.addrs[i].transport == VX6_TRANSPORT_TCP)
+				a = &res->node.addrs[i];
+		if (a == NULL) {
+			rc = VX6_ERR_UNREACHABLE;
+			why = "the owner's record has no TCP address";
+		}
+	}
+	if (rc) {
+		snprintf(f->last_error, sizeof(f->last_error), "%s", why);
+		release_waiting(f, false);
+		if (f->reply_id >= 0) {
+			reply(f, vx6_ctl_reply_error(f->reply_id, rc == VX6_ERR_KEY_MISMATCH ? "key-mismatch" :
+			    "not-found", why));
+			forward_close(f, "name resolution failed");
+		} else {
+			json_t *ev = json_object();
+			if (ev)
+				json_object_set_new(ev, "reason", json_string(why));
+			forward_event(f, "resolve-failed", ev);
+		}
+		return;
+	}
+	f->peer = *a;
+	f->have_peer = true;
+	vx6_addr_format(a, f->peer_text, sizeof(f->peer_text), false);
+	memcpy(f->key, res->owner_key, VX6_KEY_LEN);
+	f->have_key = true;
+	if (f->key_source != KEY_EXPLICIT)
+		f->key_source = KEY_RECORD;
+	f->link = link_dial(n, &f->peer, f->key, false);
+	if (f->link == NULL) {
+		snprintf(f->last_error, sizeof(f->last_error), "cannot start a session to %s", f->peer_text);
+		forward_link_over(f, NULL);
+	}
 }
 
 static void
@@ -194,14 +299,10 @@ forward_on_accept(struct forward *f, uint64_t app_id)
 	} else {
 		p->next_waiting = f->waiting;
 		f->waiting = p;
-		if (f->link == NULL || f->link->over)
-			f->link = link_dial(n, &f->peer, f->have_key ? f->key : NULL, false);
-		if (f->link == NULL) {
-			snprintf(f->last_error, sizeof(f->last_error), "cannot start a session to %s",
-			    f->peer_text);
-			forward_link_over(f, NULL);
+		if ((f->link == NULL || f->link->over) && !f->resolving)
+			forward_connect(f);
+		if (f->closing)
 			return;
-		}
 	}
 	/* Read the first bytes while the session comes up. */
 	pump_stream_writable(p);
@@ -343,6 +444,7 @@ forward_close(struct forward *f, const char *why)
 			pump_abort(c->u.pump, VX6_RESET_CANCEL, why);
 	if (f->link)
 		link_close(f->link, why);
+	named_forward_gone(n, f);
 	NLOG_INFO(n, "forward %s closed: %s", f->listen_text, why);
 }
 

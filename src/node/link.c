@@ -33,6 +33,7 @@ on_established(void *ud)
 	short_id(info.peer_node_id, nid);
 	NLOG_INFO(n, "session %s %s (node %s) established: Noise %s, %s", l->outbound ? "to" : "from",
 	    l->remote_text, nid, info.pattern == VX6_NOISE_IK ? "IK" : "XX", vx6_aead_name(info.aead));
+	named_link_established(l);
 	if (l->outbound)
 		for (struct forward *f = n->forwards; f; f = f->next)
 			if (f->link == l)
@@ -161,9 +162,16 @@ on_closed(void *ud, int err, const char *reason)
 		NLOG_INFO(n, "session %s %s ended: %s", l->outbound ? "to" : "from", l->remote_text, reason);
 	else
 		NLOG_INFO(n, "session %s %s closed: %s", l->outbound ? "to" : "from", l->remote_text, reason);
+	named_link_over(l);
 	for (struct forward *f = n->forwards; f; f = f->next)
 		if (f->link == l)
 			forward_link_over(f, l);
+}
+
+static void
+on_rpc(void *ud, const uint8_t *msg, size_t len)
+{
+	named_on_rpc(ud, msg, len);
 }
 
 static struct link *
@@ -180,6 +188,8 @@ link_new(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote, bo
 	l->outbound = outbound;
 	l->created_at = node_now(n);
 	vx6_idmap_init(&l->pumps);
+	vx6_chunkq_init(&l->rpcq);
+	l->cbs.on_rpc = on_rpc;
 	l->cbs.on_established = on_established;
 	l->cbs.stream.on_open = on_open;
 	l->cbs.stream.on_accept = on_accept;
@@ -196,6 +206,7 @@ link_free(struct link *l)
 {
 	vx6_session_free(l->session);
 	vx6_idmap_free(&l->pumps);
+	vx6_chunkq_clear(&l->rpcq);
 	free(l);
 }
 
@@ -220,6 +231,8 @@ link_dial(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected
 		memcpy(cfg.expected_key, expected_key, VX6_KEY_LEN);
 		l->expected_key_set = true;
 		memcpy(l->expected_key, expected_key, VX6_KEY_LEN);
+		l->peer_known = true;   /* the key fixes the node id before the handshake */
+		vx6_node_id_from_key(l->peer_id, expected_key);
 	}
 	cfg.force_xx = diagnose;
 	l->diagnose = diagnose;

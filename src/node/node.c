@@ -128,6 +128,7 @@ vx6_node_new(const struct vx6_identity *id, const struct vx6_node_config *cfg,
 	n->io_ud = host->io_ud;
 	n->env = env;
 	n->log = env->log;
+	n->reg = host->registry;
 	n->next_id = VX6_NODE_CTL_LISTENER + 1;
 	vx6_idmap_init(&n->conns);
 	derive_session_config(n);
@@ -162,6 +163,11 @@ vx6_node_start(struct vx6_node *n, char *err, size_t errlen)
 		vx6_addr_format(&n->bound[i], text, sizeof(text), false);
 		NLOG_INFO(n, "listening for peers on %s", text);
 	}
+	rc = named_start(n);
+	if (rc) {
+		snprintf(err, errlen, "cannot start named mode: %s", vx6_strerror(rc));
+		return rc;
+	}
 	node_after_event(n);
 	return 0;
 }
@@ -179,11 +185,13 @@ vx6_node_free(struct vx6_node *n)
 	while ((c = vx6_idmap_next(&n->conns, &pos, NULL)) != NULL)
 		free(c);
 	vx6_idmap_free(&n->conns);
+	named_free(n);
 	while (n->links) {
 		struct link *l = n->links;
 		n->links = l->next;
 		vx6_session_free(l->session);
 		vx6_idmap_free(&l->pumps);
+		vx6_chunkq_clear(&l->rpcq);
 		free(l);
 	}
 	while (n->forwards) {
@@ -320,6 +328,9 @@ vx6_node_apply_config(struct vx6_node *n, const struct vx6_node_config *cfg, cha
 	}
 	derive_session_config(n);
 	NLOG_INFO(n, "configuration applied: %zu service(s)", n->cfg.n_services);
+	named_services_changed(n);
+	if (n->dht && !n->joined && n->cfg.n_peers)
+		n->boot_at = node_now(n);   /* new peers may make joining possible */
 	return 0;
 }
 
@@ -362,6 +373,9 @@ node_after_event(struct vx6_node *n)
 		if (e < next)
 			next = e;
 	}
+	e = named_expiry(n);
+	if (e < next)
+		next = e;
 	if (next != n->timer_at) {
 		n->timer_at = next;
 		n->io->set_timer(n->io_ud, next);
@@ -544,5 +558,6 @@ vx6_node_timer(struct vx6_node *n)
 	for (struct link *l = n->links; l; l = l->next)
 		if (link_expiry(l) <= now)
 			link_timer(l, now);
+	named_timer(n, now);
 	node_after_event(n);
 }

@@ -24,6 +24,7 @@
 #include "lib/chunk.h"
 #include "lib/env.h"
 #include "lib/name.h"
+#include "registry/registry.h"
 
 #define VX6_NODE_MAX_LISTEN 8
 #define VX6_NODE_MAX_SERVICES 256
@@ -80,6 +81,9 @@ struct vx6_node_host {
 	/* Persists a trust-on-first-use pin: the key seen at addr. */
 	void (*save_pin)(void *ud, const char *addr, const uint8_t key[VX6_KEY_LEN]);
 	void *ud;
+	/* The local registry (borrowed; NULL: named mode keeps nothing across
+	 * restarts and resolves through the DHT only). */
+	struct vx6_registry *registry;
 };
 
 struct vx6_node;

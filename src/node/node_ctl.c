@@ -123,6 +123,7 @@ node_status_json(struct vx6_node *n)
 			json_array_append_new(arr, forward_json(f));
 	json_object_set_new(o, "forwards", arr);
 	json_object_set_new(o, "counters", counters_json(&n->ctr));
+	json_object_set_new(o, "named", named_status_json(n));
 	return o;
 }
 
@@ -168,10 +169,10 @@ handle_connect_open(struct vx6_node *n, struct ctl_client *c, const struct vx6_c
 	listen = vx6_ctl_arg_str(req, "listen", &bad);
 	key = vx6_ctl_arg_str(req, "peer_key", &bad);
 	detach = vx6_ctl_arg_bool(req, "detach", 0, &bad);
-	if (bad || service == NULL || addr == NULL || listen == NULL) {
+	if (bad || service == NULL || listen == NULL) {
 		n->ctr.ctl_bad_requests++;
 		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "bad-request",
-		    "connect.open needs string arguments service, addr and listen"));
+		    "connect.open needs string arguments service and listen (and addr for direct mode)"));
 		return;
 	}
 	if (!service_name_ok(service)) {
@@ -182,12 +183,17 @@ handle_connect_open(struct vx6_node *n, struct ctl_client *c, const struct vx6_c
 		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "invalid", err));
 		return;
 	}
-	if (vx6_addr_parse(&peer, addr, false) != 0) {
+	if (addr == NULL && strchr(service, '.') == NULL) {
+		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "invalid",
+		    "without --addr, name the service as NODE.SERVICE (named mode)"));
+		return;
+	}
+	if (addr && vx6_addr_parse(&peer, addr, false) != 0) {
 		snprintf(err, sizeof(err), "\"%.64s\" is not an address; write [IPv6]:PORT or IPv4:PORT", addr);
 		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "invalid", err));
 		return;
 	}
-	if (peer.transport != VX6_TRANSPORT_TCP) {
+	if (addr && peer.transport != VX6_TRANSPORT_TCP) {
 		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "unsupported",
 		    "QUIC is not supported by this node yet; use tcp:// or a bare address"));
 		return;
@@ -208,11 +214,38 @@ handle_connect_open(struct vx6_node *n, struct ctl_client *c, const struct vx6_c
 		    "--peer-key must be a 43-character key as printed by `vx6 identity`"));
 		return;
 	}
-	rc = forward_open(n, detach ? 0 : c->conn_id, req->id, c->conn_id, service, &peer, &local,
-	    key ? kbuf : NULL, err, sizeof(err));
+	rc = forward_open(n, detach ? 0 : c->conn_id, req->id, c->conn_id, service, addr ? &peer : NULL,
+	    &local, key ? kbuf : NULL, err, sizeof(err));
 	if (rc)
 		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, rc == VX6_ERR_EXISTS ? "exists" :
 		    "failed", err));
+}
+
+static void
+handle_resolve(struct vx6_node *n, struct ctl_client *c, const struct vx6_ctl_request *req)
+{
+	const char *name, *key, *dot;
+	char node_name[VX6_NAME_BUF];
+	uint8_t kbuf[VX6_KEY_LEN];
+	int bad = 0;
+	bool fresh;
+
+	name = vx6_ctl_arg_str(req, "name", &bad);
+	key = vx6_ctl_arg_str(req, "peer_key", &bad);
+	fresh = vx6_ctl_arg_bool(req, "fresh", 0, &bad);
+	if (bad || name == NULL || !service_name_ok(name) || (dot = strchr(name, '.')) == NULL) {
+		n->ctr.ctl_bad_requests++;
+		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "invalid",
+		    "resolve needs a name like NODE.SERVICE"));
+		return;
+	}
+	if (key && vx6_key_from_text(kbuf, key) != 0) {
+		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "invalid", "bad --peer-key"));
+		return;
+	}
+	snprintf(node_name, sizeof(node_name), "%.*s", (int)(dot - name), name);
+	if (named_resolve(n, node_name, dot + 1, key ? kbuf : NULL, fresh, c->conn_id, req->id, NULL) == 0)
+		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "failed", "named mode is not running"));
 }
 
 static struct forward *
@@ -255,6 +288,10 @@ handle(struct vx6_node *n, struct ctl_client *c, const char *line, size_t len)
 			    json_pack("{s:o}", "services", services_json(n))));
 	} else if (strcmp(req.cmd, "connect.open") == 0) {
 		handle_connect_open(n, c, &req);
+	} else if (strcmp(req.cmd, "resolve") == 0) {
+		handle_resolve(n, c, &req);
+	} else if (strcmp(req.cmd, "list") == 0) {
+		ctl_send(n, c->conn_id, vx6_ctl_reply_ok(req.id, named_list_json(n)));
 	} else if (strcmp(req.cmd, "connect.list") == 0) {
 		json_t *arr = json_array();
 		for (struct forward *f = n->forwards; f; f = f->next)

@@ -13,8 +13,12 @@
 
 #include <jansson.h>
 
+#include "core/dht.h"
+#include "core/dhtval.h"
+#include "core/record.h"
 #include "core/session.h"
 #include "lib/idmap.h"
+#include "registry/registry.h"
 #include "lib/log.h"
 #include "node/node.h"
 
@@ -80,6 +84,16 @@ struct link {
 	char close_reason[400];
 	uint64_t created_at;
 	struct vx6_idmap pumps;      /* stream id -> struct pump * */
+	/* Named mode: the peer's node id once known, RPCs queued until the
+	 * session is up, and why this link exists. */
+	bool peer_known;
+	uint8_t peer_id[VX6_NODE_ID_LEN];
+	struct vx6_chunkq rpcq;
+	bool for_dht;                /* dialed to carry DHT RPCs */
+	bool for_boot;               /* dialed to a bootstrap peer */
+	uint64_t last_rpc;           /* ns */
+	double rpc_tokens;           /* inbound RPC rate limit */
+	uint64_t rpc_refilled;
 	struct link *next;
 };
 
@@ -113,6 +127,7 @@ enum key_source {
 	KEY_EXPLICIT,                /* --peer-key */
 	KEY_PINNED,                  /* from the pin file */
 	KEY_TOFU,                    /* learned on first use in this forward */
+	KEY_RECORD,                  /* from the owner's signed records (named mode) */
 };
 
 struct forward {
@@ -122,7 +137,11 @@ struct forward {
 	char listen_text[VX6_ADDR_STRLEN];
 	struct vx6_addr peer;
 	char peer_text[VX6_ADDR_STRLEN];
-	char service[VX6_FRAME_MAX_SERVICE + 1];
+	char service[VX6_FRAME_MAX_SERVICE + 1];   /* what the OPEN frame names */
+	bool named;                  /* resolved by name (node.service) */
+	char name[2 * VX6_NAME_BUF]; /* node.service as the user wrote it */
+	bool resolving;              /* a resolve is in progress */
+	bool have_peer;              /* peer address known (direct, or resolved) */
 	bool have_key;
 	uint8_t key[VX6_KEY_LEN];
 	enum key_source key_source;
@@ -144,6 +163,31 @@ struct ctl_client {
 	char *buf;
 	size_t len, cap;
 	bool closing;
+};
+
+/* A name resolution in progress (docs/PROTOCOL.md §12.4). */
+struct resolve {
+	uint64_t id;
+	char node_name[VX6_NAME_BUF];
+	char service[VX6_NAME_BUF];
+	bool have_want_key;          /* the caller pinned the owner key explicitly */
+	uint8_t want_key[VX6_KEY_LEN];
+	bool fresh;                  /* skip registry hits for the node record */
+	int stage;                   /* see named.c */
+	uint64_t lookup_id;          /* DHT lookup in flight */
+	uint64_t ctl_id;             /* who asked: a control client ... */
+	int64_t reply_id;
+	struct forward *fwd;         /* ... or a forward */
+	bool from_registry;
+	unsigned holders;
+	unsigned dht_hops;
+	uint8_t owner_key[VX6_KEY_LEN];
+	struct vx6_service_record svc;
+	uint8_t svc_bytes[VX6_RECORD_MAX_LEN];
+	size_t svc_len;
+	struct vx6_node_record node;
+	uint64_t started;
+	struct resolve *next;
 };
 
 struct pin {
@@ -176,6 +220,27 @@ struct vx6_node {
 	bool shutting_down;
 	uint64_t timer_at;               /* what set_timer was last given */
 	struct node_counters ctr;
+
+	/* Named mode (named.c). */
+	struct vx6_registry *reg;        /* borrowed from the host; may be NULL */
+	struct vx6_dht *dht;
+	struct vx6_dht_cbs dht_cbs;
+	struct vx6_dhtval_cache dcache;
+	struct vx6_node_record own;      /* our current signed node record */
+	uint8_t own_rec[VX6_RECORD_MAX_LEN];
+	size_t own_len;
+	uint64_t republish_at;           /* ns */
+	uint64_t addr_check_at;
+	uint64_t boot_at;                /* next bootstrap attempt, VX6_TIME_NEVER when done */
+	uint32_t boot_attempts;
+	bool joined;                     /* some peer answered: the network is reachable */
+	char boot_status[320];
+	uint64_t sweep_at;
+	struct resolve *resolves;
+	uint64_t next_resolve_id;
+	uint64_t named_ctr_rejected_records;
+	uint64_t named_ctr_rpc_throttled;
+	uint64_t named_ctr_conflicts;
 };
 
 /* node.c */
@@ -219,6 +284,7 @@ void pump_abort(struct pump *p, uint16_t code, const char *reason);
 struct vx6_chunk *pump_read_buffer(struct pump *p);
 
 /* forward.c */
+/* peer NULL: named mode, service is "node.service". */
 int forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t reply_ctl,
     const char *service,
     const struct vx6_addr *peer, const struct vx6_addr *listen, const uint8_t *key, char *err,
@@ -230,8 +296,28 @@ void forward_close(struct forward *f, const char *why);
 void forward_on_listener_closed(struct forward *f);
 void forward_pump_gone(struct forward *f, struct pump *p);
 void forward_ctl_gone(struct vx6_node *n, uint64_t ctl_id);
+/* A named forward's resolution finished (rc 0: peer/key set from res). */
+void forward_resolved(struct forward *f, int rc, const char *why, const struct resolve *res);
 void forward_event(struct forward *f, const char *event, json_t *fields);
 json_t *forward_json(const struct forward *f);
+
+/* named.c */
+int named_start(struct vx6_node *n);
+void named_free(struct vx6_node *n);
+uint64_t named_expiry(struct vx6_node *n);
+void named_timer(struct vx6_node *n, uint64_t now);
+void named_link_established(struct link *l);
+void named_link_over(struct link *l);
+void named_on_rpc(struct link *l, const uint8_t *msg, size_t len);
+void named_services_changed(struct vx6_node *n);
+/* Starts resolving node.service for a control client or a forward. */
+uint64_t named_resolve(struct vx6_node *n, const char *node_name, const char *service,
+    const uint8_t *want_key, bool fresh, uint64_t ctl_id, int64_t reply_id, struct forward *fwd);
+void named_forward_gone(struct vx6_node *n, struct forward *f);
+json_t *named_status_json(struct vx6_node *n);
+json_t *named_list_json(struct vx6_node *n);
+struct link *named_link_to(struct vx6_node *n, const uint8_t id[VX6_NODE_ID_LEN]);
+uint64_t node_wall(struct vx6_node *n);
 
 /* expose.c */
 void expose_on_open(struct link *l, uint32_t sid, const char *service);

@@ -261,6 +261,69 @@ vx6_config_load(const char *config_path, const char *services_path, struct vx6_n
 	return rc;
 }
 
+int
+vx6_peers_parse(const char *text, struct vx6_node_config *cfg, char *err, size_t errlen)
+{
+	const char *line = text;
+	int lineno = 0;
+
+	while (line && *line) {
+		const char *eol = strchr(line, '\n');
+		size_t n = eol ? (size_t)(eol - line) : strlen(line);
+		char buf[VX6_ADDR_STRLEN + 8];
+		struct vx6_addr a;
+		bool dup = false;
+
+		lineno++;
+		while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\r' || line[n - 1] == '\t'))
+			n--;
+		if (n > 0 && line[0] != '#') {
+			if (n >= sizeof(buf)) {
+				snprintf(err, errlen, "peers line %d: too long", lineno);
+				return VX6_ERR_MALFORMED;
+			}
+			memcpy(buf, line, n);
+			buf[n] = '\0';
+			if (vx6_addr_parse(&a, buf, false) != 0) {
+				snprintf(err, errlen, "peers line %d: '%s' is not an address", lineno, buf);
+				return VX6_ERR_MALFORMED;
+			}
+			for (size_t i = 0; i < cfg->n_peers; i++)
+				dup |= vx6_addr_equal(&cfg->peers[i], &a);
+			if (!dup) {
+				if (cfg->n_peers >= VX6_NODE_MAX_PEERS) {
+					snprintf(err, errlen, "too many peers (at most %d)", VX6_NODE_MAX_PEERS);
+					return VX6_ERR_TOO_LARGE;
+				}
+				cfg->peers[cfg->n_peers++] = a;
+			}
+		}
+		line = eol ? eol + 1 : NULL;
+	}
+	return 0;
+}
+
+int
+vx6_config_load_home(const char *config_path, const char *services_path, const char *peers_path,
+    struct vx6_node_config *cfg, char *err, size_t errlen)
+{
+	char *text = NULL;
+	int rc = vx6_config_load(config_path, services_path, cfg, err, errlen);
+
+	if (rc || peers_path == NULL)
+		return rc;
+	rc = vx6_os_read_file(peers_path, VX6_CONFIG_MAX_FILE, &text, NULL);
+	if (rc == VX6_ERR_NOT_FOUND)
+		return 0;
+	if (rc) {
+		snprintf(err, errlen, "cannot read %s: %s", peers_path, vx6_strerror(rc));
+		return rc;
+	}
+	rc = vx6_peers_parse(text, cfg, err, errlen);
+	free(text);
+	return rc;
+}
+
 /* A growing text buffer for rendering. */
 struct text {
 	char *p;

@@ -17,10 +17,15 @@
 int vx6_config_parse(const char *text, struct vx6_node_config *cfg, char *err, size_t errlen);
 /* Parses services.ini text, replacing cfg's services. */
 int vx6_services_parse(const char *text, struct vx6_node_config *cfg, char *err, size_t errlen);
-/* Loads both files of a home into cfg (defaults first). A missing
- * services.ini means no services. */
+/* Parses a peers file (one address per line, '#' comments) appending to
+ * cfg->peers (duplicates skipped). */
+int vx6_peers_parse(const char *text, struct vx6_node_config *cfg, char *err, size_t errlen);
+/* Loads the files of a home into cfg (defaults first). A missing
+ * services.ini means no services; peers_path may be NULL or missing. */
 int vx6_config_load(const char *config_path, const char *services_path, struct vx6_node_config *cfg,
     char *err, size_t errlen);
+int vx6_config_load_home(const char *config_path, const char *services_path, const char *peers_path,
+    struct vx6_node_config *cfg, char *err, size_t errlen);
 /* The initial config.ini for `vx6 init` (malloc'd). */
 char *vx6_config_render(const struct vx6_node_config *cfg);
 /* services.ini text for cfg's services (malloc'd). */

@@ -52,6 +52,8 @@ vx6_home_resolve(struct vx6_home *h, const char *arg, char *err, size_t errlen)
 	rc |= join(h->control, h->dir, "control.sock");
 	rc |= join(h->lock, h->dir, "node.lock");
 	rc |= join(h->services_lock, h->dir, "services.lock");
+	rc |= join(h->registry, h->dir, "registry.db");
+	rc |= join(h->peers, h->dir, "peers");
 	if (rc) {
 		snprintf(err, errlen, "home path is too long");
 		return VX6_ERR_TOO_LARGE;

@@ -3,6 +3,7 @@
  *   identity.key   Ed25519 seed (0600)       config.ini    node settings
  *   services.ini   published services        known_peers   TOFU pins
  *   control.sock   control socket (0600)     node.lock     one node per home
+ *   registry.db    the local registry        peers         bootstrap peers added by the CLI
  * The directory itself is 0700. Plain values; no ownership.
  */
 #ifndef VX6_STORE_HOME_H
@@ -21,6 +22,8 @@ struct vx6_home {
 	char control[VX6_PATH_MAX];
 	char lock[VX6_PATH_MAX];
 	char services_lock[VX6_PATH_MAX];
+	char registry[VX6_PATH_MAX];
+	char peers[VX6_PATH_MAX];
 };
 
 /* Resolves the home from --home (arg), else $VX6_HOME, else the XDG default,

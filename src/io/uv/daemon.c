@@ -13,6 +13,7 @@
 #include "store/config.h"
 #include "store/keyfile.h"
 #include "store/pins.h"
+#include "registry/registry.h"
 
 #define FORCE_STOP_MS 5000
 
@@ -24,6 +25,7 @@ struct daemon {
 	struct vx6_node_host host;
 	struct vx6_log log;
 	struct vx6_env env;
+	struct vx6_registry *reg;
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_timer_t force;
 	bool stopping;
@@ -41,7 +43,8 @@ host_reload(void *ud, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return VX6_ERR_NOMEM;
 	}
-	rc = vx6_config_load(d->opts->home->config, d->opts->home->services, cfg, err, errlen);
+	rc = vx6_config_load_home(d->opts->home->config, d->opts->home->services, d->opts->home->peers,
+	    cfg, err, errlen);
 	if (rc == 0)
 		rc = vx6_node_apply_config(d->node, cfg, err, errlen);
 	if (rc == 0 && d->opts->log_level < 0)
@@ -158,7 +161,8 @@ vx6_daemon_run(const struct vx6_daemon_opts *opts)
 		return 1;
 	}
 	cfg = malloc(sizeof(*cfg));
-	if (cfg == NULL || vx6_config_load(home->config, home->services, cfg, err, sizeof(err)) != 0) {
+	if (cfg == NULL || vx6_config_load_home(home->config, home->services, home->peers, cfg, err,
+	    sizeof(err)) != 0) {
 		fprintf(stderr, "vx6: %s\n", cfg ? err : "out of memory");
 		code = 5;
 		goto out;
@@ -173,6 +177,15 @@ vx6_daemon_run(const struct vx6_daemon_opts *opts)
 	d.host.reload = host_reload;
 	d.host.save_pin = host_save_pin;
 	d.host.ud = &d;
+	{
+		bool rebuilt = false;
+		char note[1200];
+		if (vx6_registry_open(home->registry, NULL, &d.reg, &rebuilt, note, sizeof(note)) != 0)
+			vx6_log_warn(&d.log, "daemon", "%s; running without a local registry", note);
+		else if (rebuilt)
+			vx6_log_warn(&d.log, "daemon", "%s", note);
+		d.host.registry = d.reg;
+	}
 	d.node = vx6_node_new(&id, cfg, &d.host, &d.env);
 	if (d.uv == NULL || d.node == NULL) {
 		fprintf(stderr, "vx6: cannot start the node (invalid configuration or out of memory)\n");
@@ -216,6 +229,7 @@ out_loop:
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&d.loop);
 	vx6_node_free(d.node);
+	vx6_registry_close(d.reg);
 	vx6_uv_free(d.uv);
 	(void)vx6_os_unlink(home->control);
 	if (code == 0)

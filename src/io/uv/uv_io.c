@@ -503,7 +503,41 @@ op_write_queue(void *io, uint64_t id)
 	return c ? c->bytes_pending : 0;
 }
 
+static uint64_t
+op_wall_now(void *io)
+{
+	(void)io;
+	return (uint64_t)vx6_os_wall_time();
+}
+
+static size_t
+op_local_addrs(void *io, struct vx6_addr *out, size_t max)
+{
+	uv_interface_address_t *ifs = NULL;
+	int count = 0;
+	size_t n = 0;
+
+	(void)io;
+	if (uv_interface_addresses(&ifs, &count) != 0)
+		return 0;
+	for (int i = 0; i < count && n < max; i++) {
+		struct vx6_addr a;
+		if (ifs[i].is_internal)
+			continue;
+		from_sockaddr((const struct sockaddr_storage *)&ifs[i].address, &a);
+		if (a.family == 6 && a.ip[0] == 0xfe && (a.ip[1] & 0xc0) == 0x80)
+			continue;   /* link-local: not reachable across links */
+		if (a.family == 0 || vx6_addr_is_loopback(&a))
+			continue;
+		out[n++] = a;
+	}
+	uv_free_interface_addresses(ifs, count);
+	return n;
+}
+
 static const struct vx6_io_ops uv_ops = {
+	.wall_now = op_wall_now,
+	.local_addrs = op_local_addrs,
 	.now = op_now,
 	.set_timer = op_set_timer,
 	.listen = op_listen,
