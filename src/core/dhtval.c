@@ -89,6 +89,21 @@ check_record(struct vx6_dhtval_cache *cache, const uint8_t *value, size_t len, u
 			memcpy(cache->slot[slot].digest, digest, 16);
 			cache->slot[slot].issued = r.issued_at;
 		}
+	} else if (t == VX6_RECORD_CATALOG) {
+		struct vx6_catalog_record r;
+		if ((rc = vx6_catalog_record_decode(&r, value, len, now)) != 0)
+			return rc;
+		/* Holders cannot derive the slot (the reader is secret): the owner
+		 * signed the slot, and per-signer slots keep others' junk apart. */
+		memcpy(id, r.slot, VX6_DHT_ID_LEN);
+		memcpy(signer, r.owner_key, 32);
+		memcpy(name_key, r.slot, VX6_DHT_ID_LEN);
+		*seq = r.seq;
+		*expires = r.expires_at;
+		if (cache) {
+			memcpy(cache->slot[slot].digest, digest, 16);
+			cache->slot[slot].issued = r.issued_at;
+		}
 	} else {
 		return t < 0 ? t : VX6_ERR_MALFORMED;
 	}
@@ -105,6 +120,19 @@ check_record(struct vx6_dhtval_cache *cache, const uint8_t *value, size_t len, u
 	return 0;
 }
 
+void
+vx6_dhtkey_catalog(const uint8_t owner[32], const uint8_t reader[32], uint8_t key[VX6_DHT_ID_LEN])
+{
+	static const char label[] = "vx6/dht/catalog/v1";
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, VX6_DHT_ID_LEN);
+	crypto_generichash_update(&st, (const uint8_t *)label, sizeof(label) - 1);
+	crypto_generichash_update(&st, owner, 32);
+	crypto_generichash_update(&st, reader, 32);
+	crypto_generichash_final(&st, key, VX6_DHT_ID_LEN);
+}
+
 int
 vx6_dhtval_validate(void *ud, const uint8_t key[VX6_DHT_ID_LEN], const uint8_t *value, size_t len,
     uint64_t now_wall, struct vx6_dht_value_info *info)
@@ -116,7 +144,7 @@ vx6_dhtval_validate(void *ud, const uint8_t key[VX6_DHT_ID_LEN], const uint8_t *
 	    &info->expires_at);
 	if (rc)
 		return rc;
-	if (type == VX6_RECORD_SERVICE)
+	if (type == VX6_RECORD_SERVICE || type == VX6_RECORD_CATALOG)
 		return memcmp(key, id, VX6_DHT_ID_LEN) == 0 ? 0 : VX6_ERR_PERM;
 	/* A node record lives under its id, or under its name (any type 0 here
 	 * is a node record without addresses: still a valid name claim). */

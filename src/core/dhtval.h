@@ -9,6 +9,9 @@
  *                                                            candidates are kept)
  *   service by name  key = BLAKE2b-256("vx6/dht/service/v1" || node "." service)
  *                                                            service records (one per signer)
+ *   private catalog  key = BLAKE2b-256("vx6/dht/catalog/v1" || owner_key || reader_key)
+ *                                                            catalog records (the slot is
+ *                                                            inside the signed record)
  * Only a record's own key can sign it, so only the owner of a node id can
  * write under it; name keys hold every claimant's record and lookups report
  * conflicts. Pure functions.
@@ -24,6 +27,8 @@
 
 void vx6_dhtkey_node_name(const char *name, uint8_t key[VX6_DHT_ID_LEN]);
 void vx6_dhtkey_service(const char *node, const char *service, uint8_t key[VX6_DHT_ID_LEN]);
+/* The private catalog slot of (owner, reader): only they can compute it. */
+void vx6_dhtkey_catalog(const uint8_t owner[32], const uint8_t reader[32], uint8_t key[VX6_DHT_ID_LEN]);
 
 /* A per-node cache of records already verified (by BLAKE2b-128 of their
  * bytes), so a contact seen in many replies costs one signature check.

@@ -1,5 +1,6 @@
 #include "core/record.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "lib/cursor.h"
@@ -84,6 +85,22 @@ service_body(const struct vx6_service_record *r, struct vx6_writer *w)
 }
 
 static int
+catalog_body(const struct vx6_catalog_record *r, struct vx6_writer *w)
+{
+	if (r->ct_len == 0 || r->ct_len > VX6_CATALOG_MAX_CT)
+		return VX6_ERR_INVAL;
+	write_header(w, VX6_RECORD_CATALOG);
+	vx6_write_bytes(w, r->owner_key, VX6_KEY_LEN);
+	vx6_write_bytes(w, r->slot, 32);
+	vx6_write_u64(w, r->seq);
+	vx6_write_u64(w, r->issued_at);
+	vx6_write_u64(w, r->expires_at);
+	vx6_write_u16(w, r->ct_len);
+	vx6_write_bytes(w, r->ct, r->ct_len);
+	return w->err;
+}
+
+static int
 finish_sign(struct vx6_writer *w, const struct vx6_identity *id, const char *domain, uint8_t sig[VX6_SIG_LEN])
 {
 	int rc = vx6_sign(id, domain, w->p, w->off, sig);
@@ -123,6 +140,20 @@ vx6_service_record_sign(struct vx6_service_record *r, const struct vx6_identity 
 }
 
 int
+vx6_catalog_record_sign(struct vx6_catalog_record *r, const struct vx6_identity *id, uint8_t *out,
+    size_t cap)
+{
+	struct vx6_writer w;
+	int rc;
+
+	memcpy(r->owner_key, id->pk, VX6_KEY_LEN);
+	vx6_writer_init(&w, out, cap);
+	if ((rc = catalog_body(r, &w)) != 0)
+		return rc;
+	return finish_sign(&w, id, "catalog-record/v1", r->sig);
+}
+
+int
 vx6_node_record_encode(const struct vx6_node_record *r, uint8_t *out, size_t cap)
 {
 	struct vx6_writer w;
@@ -156,7 +187,7 @@ vx6_record_peek_type(const uint8_t *p, size_t len)
 	if (len < HEADER_LEN + VX6_SIG_LEN || memcmp(p, VX6_RECORD_MAGIC, 4) != 0 ||
 	    p[4] != VX6_RECORD_VERSION)
 		return VX6_ERR_MALFORMED;
-	if (p[5] != VX6_RECORD_NODE && p[5] != VX6_RECORD_SERVICE)
+	if (p[5] != VX6_RECORD_NODE && p[5] != VX6_RECORD_SERVICE && p[5] != VX6_RECORD_CATALOG)
 		return VX6_ERR_MALFORMED;
 	return p[5];
 }
@@ -250,4 +281,90 @@ vx6_service_record_decode(struct vx6_service_record *r, const uint8_t *p, size_t
 	if (vx6_verify(r->owner_key, "service-record/v1", p, signed_len, r->sig) != 0)
 		return VX6_ERR_BAD_SIGNATURE;
 	return check_window(r->issued_at, r->expires_at, now);
+}
+
+int
+vx6_catalog_record_decode(struct vx6_catalog_record *r, const uint8_t *p, size_t len, uint64_t now)
+{
+	struct vx6_reader rd;
+	size_t signed_len;
+	int rc = vx6_record_peek_type(p, len);
+
+	memset(r, 0, sizeof(*r));
+	if (rc < 0)
+		return rc;
+	if (rc != VX6_RECORD_CATALOG)
+		return VX6_ERR_MALFORMED;
+	vx6_reader_init(&rd, p, len - VX6_SIG_LEN);
+	(void)vx6_read_ptr(&rd, HEADER_LEN);
+	vx6_read_bytes(&rd, r->owner_key, VX6_KEY_LEN);
+	vx6_read_bytes(&rd, r->slot, 32);
+	r->seq = vx6_read_u64(&rd);
+	r->issued_at = vx6_read_u64(&rd);
+	r->expires_at = vx6_read_u64(&rd);
+	r->ct_len = vx6_read_u16(&rd);
+	if (r->ct_len == 0 || r->ct_len > VX6_CATALOG_MAX_CT)
+		return VX6_ERR_MALFORMED;
+	vx6_read_bytes(&rd, r->ct, r->ct_len);
+	if (vx6_reader_finish(&rd) != 0)
+		return VX6_ERR_MALFORMED;
+	signed_len = rd.off;
+	memcpy(r->sig, p + signed_len, VX6_SIG_LEN);
+	if (vx6_verify(r->owner_key, "catalog-record/v1", p, signed_len, r->sig) != 0)
+		return VX6_ERR_BAD_SIGNATURE;
+	return check_window(r->issued_at, r->expires_at, now);
+}
+
+int
+vx6_catalog_seal(const char names[][VX6_NAME_BUF], unsigned n, const uint8_t reader_key[VX6_KEY_LEN],
+    uint8_t *ct, size_t cap, uint16_t *ct_len)
+{
+	uint8_t pt[1 + VX6_CATALOG_MAX_NAMES * (1 + VX6_NAME_MAX)], xpk[32];
+	struct vx6_writer w;
+
+	if (n == 0 || n > VX6_CATALOG_MAX_NAMES)
+		return VX6_ERR_INVAL;
+	vx6_writer_init(&w, pt, sizeof(pt));
+	vx6_write_u8(&w, (uint8_t)n);
+	for (unsigned i = 0; i < n; i++) {
+		if (!vx6_name_valid(names[i]))
+			return VX6_ERR_INVAL;
+		write_label(&w, names[i]);
+	}
+	if (w.err || w.off + crypto_box_SEALBYTES > cap || w.off + crypto_box_SEALBYTES > VX6_CATALOG_MAX_CT)
+		return VX6_ERR_TOO_LARGE;
+	if (vx6_key_to_x25519(xpk, reader_key) != 0)
+		return VX6_ERR_INVAL;
+	if (crypto_box_seal(ct, pt, w.off, xpk) != 0)
+		return VX6_ERR_CRYPTO;
+	*ct_len = (uint16_t)(w.off + crypto_box_SEALBYTES);
+	sodium_memzero(pt, sizeof(pt));
+	return 0;
+}
+
+int
+vx6_catalog_open(const struct vx6_catalog_record *r, const struct vx6_identity *reader,
+    char names[][VX6_NAME_BUF], unsigned max)
+{
+	uint8_t pt[VX6_CATALOG_MAX_CT];
+	struct vx6_reader rd;
+	size_t ptlen;
+	unsigned n;
+
+	if (r->ct_len <= crypto_box_SEALBYTES)
+		return VX6_ERR_MALFORMED;
+	ptlen = r->ct_len - crypto_box_SEALBYTES;
+	if (crypto_box_seal_open(pt, r->ct, r->ct_len, reader->x_pk, reader->x_sk) != 0)
+		return VX6_ERR_CRYPTO;
+	vx6_reader_init(&rd, pt, ptlen);
+	n = vx6_read_u8(&rd);
+	if (n == 0 || n > max || n > VX6_CATALOG_MAX_NAMES)
+		return VX6_ERR_MALFORMED;
+	for (unsigned i = 0; i < n; i++)
+		if (!read_label(&rd, names[i]))
+			return VX6_ERR_MALFORMED;
+	if (vx6_reader_finish(&rd) != 0)
+		return VX6_ERR_MALFORMED;
+	sodium_memzero(pt, sizeof(pt));
+	return (int)n;
 }

@@ -31,6 +31,7 @@
 enum vx6_record_type {
 	VX6_RECORD_NODE = 1,
 	VX6_RECORD_SERVICE = 2,
+	VX6_RECORD_CATALOG = 3,
 };
 
 #define VX6_NODE_FLAG_RELAY 0x01
@@ -64,11 +65,28 @@ struct vx6_service_record {
 	uint8_t sig[VX6_SIG_LEN];
 };
 
+/* A private catalog entry: the names of the owner's private services one
+ * reader may use, sealed to that reader's X25519 key (crypto_box_seal), at a
+ * DHT slot only the owner and the reader can compute (core/dhtval.h). */
+#define VX6_CATALOG_MAX_CT 512
+struct vx6_catalog_record {
+	uint8_t owner_key[VX6_KEY_LEN];
+	uint8_t slot[32];            /* the DHT key it lives under */
+	uint64_t seq;
+	uint64_t issued_at;
+	uint64_t expires_at;
+	uint16_t ct_len;
+	uint8_t ct[VX6_CATALOG_MAX_CT];
+	uint8_t sig[VX6_SIG_LEN];
+};
+
 /* Encode and sign (fills r->sig). Returns the length written to out, or a
  * negative vx6_err (VX6_ERR_INVAL for an invalid field). */
 int vx6_node_record_sign(struct vx6_node_record *r, const struct vx6_identity *id, uint8_t *out,
     size_t cap);
 int vx6_service_record_sign(struct vx6_service_record *r, const struct vx6_identity *id,
+    uint8_t *out, size_t cap);
+int vx6_catalog_record_sign(struct vx6_catalog_record *r, const struct vx6_identity *id,
     uint8_t *out, size_t cap);
 /* Encode an already-signed record (re-encoding check, storage). */
 int vx6_node_record_encode(const struct vx6_node_record *r, uint8_t *out, size_t cap);
@@ -82,5 +100,16 @@ int vx6_record_peek_type(const uint8_t *p, size_t len);
 int vx6_node_record_decode(struct vx6_node_record *r, const uint8_t *p, size_t len, uint64_t now);
 int vx6_service_record_decode(struct vx6_service_record *r, const uint8_t *p, size_t len,
     uint64_t now);
+int vx6_catalog_record_decode(struct vx6_catalog_record *r, const uint8_t *p, size_t len, uint64_t now);
+
+/* The catalog plaintext: a count (1) and that many labels (len (1), name).
+ * seal writes ct for reader_key (an Ed25519 public key); open decrypts with
+ * the reader's identity. Names are returned NUL-terminated into names[][16];
+ * returns the count or a negative vx6_err. */
+#define VX6_CATALOG_MAX_NAMES 16
+int vx6_catalog_seal(const char names[][VX6_NAME_BUF], unsigned n, const uint8_t reader_key[VX6_KEY_LEN],
+    uint8_t *ct, size_t cap, uint16_t *ct_len);
+int vx6_catalog_open(const struct vx6_catalog_record *r, const struct vx6_identity *reader,
+    char names[][VX6_NAME_BUF], unsigned max);
 
 #endif

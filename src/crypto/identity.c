@@ -109,6 +109,13 @@ vx6_verify(const uint8_t pk[VX6_KEY_LEN], const char *domain, const void *msg, s
 	return rc;
 }
 
+bool
+vx6_base64url_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	    c == '_';
+}
+
 void
 vx6_key_to_text(const uint8_t pk[VX6_KEY_LEN], char out[VX6_KEY_TEXT_LEN])
 {
@@ -124,6 +131,10 @@ vx6_key_from_text(uint8_t pk[VX6_KEY_LEN], const char *text)
 
 	if (text == NULL || strlen(text) != VX6_KEY_TEXT_LEN - 1)
 		return VX6_ERR_MALFORMED;
+	/* libsodium 1.0.18 accepts some bytes >= 0x80 as digits: one spelling only. */
+	for (const char *c = text; *c; c++)
+		if (!vx6_base64url_char(*c))
+			return VX6_ERR_MALFORMED;
 	if (sodium_base642bin(pk, VX6_KEY_LEN, text, VX6_KEY_TEXT_LEN - 1, NULL, &binlen, &end,
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 || binlen != VX6_KEY_LEN || *end != '\0')
 		return VX6_ERR_MALFORMED;

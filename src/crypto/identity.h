@@ -56,6 +56,8 @@ int vx6_verify(const uint8_t pk[VX6_KEY_LEN], const char *domain, const void *ms
 void vx6_key_to_text(const uint8_t pk[VX6_KEY_LEN], char out[VX6_KEY_TEXT_LEN]);
 /* Returns 0, or VX6_ERR_MALFORMED when text is not exactly a key. */
 int vx6_key_from_text(uint8_t pk[VX6_KEY_LEN], const char *text);
+/* True for the 64 characters of base64url. */
+bool vx6_base64url_char(char c);
 void vx6_node_id_to_hex(const uint8_t id[VX6_NODE_ID_LEN], char out[VX6_NODE_ID_HEX_LEN]);
 
 #endif

@@ -7,10 +7,12 @@ struct vx6_chunk *
 vx6_chunk_new(size_t headroom, size_t room, size_t tailroom)
 {
 	struct vx6_chunk *c;
-	size_t cap = headroom + room + tailroom;
+	size_t cap;
 
-	if (cap > UINT32_MAX || cap < headroom)
+	if (headroom > UINT32_MAX || room > UINT32_MAX - headroom ||
+	    tailroom > UINT32_MAX - headroom - room)
 		return NULL;
+	cap = headroom + room + tailroom;
 	c = malloc(sizeof(*c) + cap);
 	if (c == NULL)
 		return NULL;

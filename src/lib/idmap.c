@@ -90,10 +90,10 @@ vx6_idmap_put(struct vx6_idmap *m, uint64_t key, void *val)
 		return 0;
 	}
 	if ((m->used + 1) * 4 >= m->cap * 3) {
-		size_t cap = m->cap ? m->cap : 8;
+		/* Sized from the live entries: a rehash at the same size clears
+		 * tombstones, so churn does not grow the table. */
+		size_t cap = 8;
 		while ((m->count + 1) * 2 >= cap)
-			cap *= 2;
-		if (cap == m->cap)
 			cap *= 2;
 		if (resize(m, cap) != 0)
 			return VX6_ERR_NOMEM;

@@ -561,3 +561,11 @@ vx6_node_timer(struct vx6_node *n)
 	named_timer(n, now);
 	node_after_event(n);
 }
+
+void
+vx6_node_addresses_changed(struct vx6_node *n)
+{
+	/* Let the kernel settle (DAD, several events in a row), then re-check. */
+	n->addr_check_at = node_now(n) + 500 * VX6_NS_PER_MS;
+	node_after_event(n);
+}

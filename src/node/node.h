@@ -127,5 +127,7 @@ void vx6_node_wrote(struct vx6_node *n, uint64_t id, size_t bytes, int status);
 void vx6_node_closed(struct vx6_node *n, uint64_t id);
 /* The timer set with set_timer fired. */
 void vx6_node_timer(struct vx6_node *n);
+/* The host's addresses may have changed (netlink): re-check now. */
+void vx6_node_addresses_changed(struct vx6_node *n);
 
 #endif

@@ -16,6 +16,8 @@
 /* Reads a whole file (at most max bytes) into a NUL-terminated malloc'd
  * buffer. Returns 0, VX6_ERR_NOT_FOUND, VX6_ERR_TOO_LARGE or VX6_ERR_IO. */
 int vx6_os_read_file(const char *path, size_t max, char **out, size_t *len);
+/* The same, also giving the permission bits of the file that was read. */
+int vx6_os_read_file_mode(const char *path, size_t max, char **out, size_t *len, int *mode);
 /* Writes data to path atomically (temp file, fsync, rename) with mode. */
 int vx6_os_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
 /* Appends a line (with fsync) to path, creating it with mode. */
@@ -58,6 +60,13 @@ size_t vx6_os_unix_path_max(void);
 
 /* A log sink writing "TIME LEVEL module: msg" to stderr. */
 void vx6_os_log_stderr(void *ud, enum vx6_log_level level, const char *module, const char *msg);
+
+/* A descriptor that becomes readable when this host's addresses change
+ * (Linux: a NETLINK_ROUTE socket on the address groups), or -1 where there
+ * is none (callers then poll). drain() empties it. */
+int vx6_os_addr_watch_open(void);
+void vx6_os_addr_watch_drain(int fd);
+void vx6_os_addr_watch_close(int fd);
 
 /* Wall-clock seconds since the epoch. */
 int64_t vx6_os_wall_time(void);

@@ -13,11 +13,21 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#endif
 
 #include "lib/err.h"
 
 int
 vx6_os_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	return vx6_os_read_file_mode(path, max, out, len, NULL);
+}
+
+int
+vx6_os_read_file_mode(const char *path, size_t max, char **out, size_t *len, int *mode)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -32,6 +42,8 @@ vx6_os_read_file(const char *path, size_t max, char **out, size_t *len)
 		close(fd);
 		return VX6_ERR_IO;
 	}
+	if (mode)
+		*mode = (int)(st.st_mode & 07777);
 	if ((size_t)st.st_size > max) {
 		close(fd);
 		return VX6_ERR_TOO_LARGE;
@@ -347,6 +359,45 @@ vx6_os_log_stderr(void *ud, enum vx6_log_level level, const char *module, const 
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ldZ %-5s %s: %s\n", when, ts.tv_nsec / 1000000L,
 	    vx6_log_level_name(level), module, msg);
+}
+
+int
+vx6_os_addr_watch_open(void)
+{
+#ifdef __linux__
+	struct sockaddr_nl sa;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.nl_family = AF_NETLINK;
+	sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+#else
+	return -1;
+#endif
+}
+
+void
+vx6_os_addr_watch_drain(int fd)
+{
+	char buf[8192];
+
+	/* The content does not matter: any change triggers a full re-read. */
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+void
+vx6_os_addr_watch_close(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 int64_t

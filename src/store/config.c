@@ -226,9 +226,33 @@ int
 vx6_services_parse(const char *text, struct vx6_node_config *cfg, char *err, size_t errlen)
 {
 	struct parse_ctx c = { .cfg = cfg, .err = err, .errlen = errlen, .services = true };
+	const char *line = text;
+	int rc, lineno = 0;
 
 	cfg->n_services = 0;
-	return run_parse(text, services_handler, &c, "services.ini");
+	rc = run_parse(text, services_handler, &c, "services.ini");
+	if (rc)
+		return rc;
+	/* inih never calls back for a section without keys: find those. */
+	while (line && *line) {
+		const char *eol = strchr(line, '\n');
+		char name[64];
+		bool found = false;
+		lineno++;
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (sscanf(line, "[service %63[^]]]", name) == 1) {
+			for (size_t i = 0; i < cfg->n_services; i++)
+				found |= strcmp(cfg->services[i].name, name) == 0;
+			if (!found) {
+				snprintf(err, errlen, "services.ini line %d: service '%s' has no target", lineno,
+				    name);
+				return VX6_ERR_MALFORMED;
+			}
+		}
+		line = eol ? eol + 1 : NULL;
+	}
+	return 0;
 }
 
 int
@@ -390,24 +414,28 @@ vx6_config_render(const struct vx6_node_config *cfg)
 	    cfg->name);
 	add(&t, "# Where peers reach this node (repeat the key for several addresses).\n");
 	for (size_t i = 0; i < cfg->n_listen; i++) {
-		vx6_addr_format(&cfg->listen[i], a, sizeof(a), false);
+		vx6_addr_format(&cfg->listen[i], a, sizeof(a), cfg->listen[i].transport != VX6_TRANSPORT_TCP);
 		add(&t, "listen = %s\n", a);
 	}
 	add(&t, "# Addresses published to other nodes, when they differ from listen.\n");
 	if (cfg->n_advertise == 0)
 		add(&t, "# advertise = [2001:db8::10]:4242\n");
 	for (size_t i = 0; i < cfg->n_advertise; i++) {
-		vx6_addr_format(&cfg->advertise[i], a, sizeof(a), false);
+		vx6_addr_format(&cfg->advertise[i], a, sizeof(a),
+		    cfg->advertise[i].transport != VX6_TRANSPORT_TCP);
 		add(&t, "advertise = %s\n", a);
 	}
 	add(&t, "# error | warn | info | debug\nlog_level = %s\n", vx6_log_level_name(cfg->log_level));
 	add(&t, "# Transport cipher: auto (AES-256-GCM when both ends have hardware AES,\n"
-	    "# else ChaCha20-Poly1305) | chacha20-poly1305 | aes256-gcm\naead = auto\n\n");
+	    "# else ChaCha20-Poly1305) | chacha20-poly1305 | aes256-gcm\naead = %s\n\n",
+	    cfg->aead_mask == vx6_config_aead_parse("chacha20-poly1305") ? "chacha20-poly1305" :
+	    cfg->aead_mask == vx6_config_aead_parse("aes256-gcm") &&
+	    cfg->aead_mask != vx6_aead_available_mask() ? "aes256-gcm" : "auto");
 	add(&t, "[peers]\n# Nodes to join the network through (repeat the key).\n");
 	if (cfg->n_peers == 0)
 		add(&t, "# peer = [2001:db8::20]:4242\n");
 	for (size_t i = 0; i < cfg->n_peers; i++) {
-		vx6_addr_format(&cfg->peers[i], a, sizeof(a), false);
+		vx6_addr_format(&cfg->peers[i], a, sizeof(a), cfg->peers[i].transport != VX6_TRANSPORT_TCP);
 		add(&t, "peer = %s\n", a);
 	}
 	add(&t, "\n[limits]\n# Safe defaults; uncomment to change.\n");

@@ -27,23 +27,26 @@ vx6_keyfile_parse(const char *text, size_t len, struct vx6_identity *id)
 		if (line[0] != '#' && eol > line) {
 			if (found || (size_t)(eol - line) < sizeof(MAGIC) - 1 ||
 			    memcmp(line, MAGIC, sizeof(MAGIC) - 1) != 0)
-				return VX6_ERR_MALFORMED;
+				goto out;
 			b64 = line + sizeof(MAGIC) - 1;
 			b64len = (size_t)(eol - b64);
 			if (b64len && b64[b64len - 1] == '\r')
 				b64len--;
+			for (size_t i = 0; i < b64len; i++)
+				if (!vx6_base64url_char(b64[i]))
+					goto out;
 			if (sodium_base642bin(seed, sizeof(seed), b64, b64len, NULL, &binlen, &stop,
 			    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 || binlen != VX6_SEED_LEN ||
-			    stop != b64 + b64len) {
-				sodium_memzero(seed, sizeof(seed));
-				return VX6_ERR_MALFORMED;
-			}
+			    stop != b64 + b64len)
+				goto out;
 			found = 1;
 		}
 		line = eol + 1;
 	}
 	if (found)
 		rc = vx6_identity_from_seed(id, seed);
+out:
+	/* One exit: the seed is wiped whatever happened. */
 	sodium_memzero(seed, sizeof(seed));
 	return rc;
 }
@@ -55,7 +58,7 @@ vx6_keyfile_load(const char *path, struct vx6_identity *id, char *err, size_t er
 	size_t len = 0;
 	int mode, rc;
 
-	rc = vx6_os_read_file(path, MAX_FILE, &text, &len);
+	rc = vx6_os_read_file_mode(path, MAX_FILE, &text, &len, &mode);
 	if (rc == VX6_ERR_NOT_FOUND) {
 		snprintf(err, errlen, "no identity at %s: run `vx6 init` first", path);
 		return rc;
@@ -64,8 +67,7 @@ vx6_keyfile_load(const char *path, struct vx6_identity *id, char *err, size_t er
 		snprintf(err, errlen, "cannot read %s: %s", path, vx6_strerror(rc));
 		return rc;
 	}
-	mode = vx6_os_file_mode(path);
-	if (mode < 0 || (mode & 077) != 0) {
+	if ((mode & 077) != 0) {
 		sodium_memzero(text, len);
 		free(text);
 		snprintf(err, errlen, "%s is accessible by other users (mode %03o): run `chmod 600 %s`",

@@ -27,7 +27,10 @@ vx6_pins_parse(const char *text, vx6_pin_fn *fn, void *ud)
 			} else {
 				memcpy(buf, line, n);
 				buf[n] = '\0';
-				if (sscanf(buf, "%63s %44s", addrtext, keytext) != 2 ||
+				char rest[8] = "";
+				int fields = sscanf(buf, "%63s %44s %7s", addrtext, keytext, rest);
+				/* ADDR KEY, optionally followed by a # comment. */
+				if (fields < 2 || (fields == 3 && rest[0] != '#') ||
 				    vx6_addr_parse(&a, addrtext, false) != 0 ||
 				    vx6_key_from_text(key, keytext) != 0) {
 					invalid++;
@@ -65,6 +68,15 @@ vx6_pins_append(const char *path, const char *addr, const uint8_t key[VX6_KEY_LE
 	struct tm tm;
 
 	vx6_key_to_text(key, keytext);
+	{
+		/* A hand edit may have left no final newline: never glue lines. */
+		char *old = NULL;
+		size_t oldlen = 0;
+		if (vx6_os_read_file(path, 4 * 1024 * 1024, &old, &oldlen) == 0 && oldlen > 0 &&
+		    old[oldlen - 1] != '\n')
+			(void)vx6_os_append_line(path, "", 0600);
+		free(old);
+	}
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(line, sizeof(line), "%s %s # first seen %s", addr, keytext, when);

@@ -315,7 +315,7 @@ test_tombstone_churn_stays_small(void **state)
 	}
 	assert_int_equal(m.count, 0);
 	vx6_idmap_free(&m);
-	/* FAILS until: vx6_idmap_put (src/lib/idmap.c:93-97) sizes the new table
+	/* Regression (fixed): this failed until vx6_idmap_put (src/lib/idmap.c:93-97) sizes the new table
 	 * from the live count (start at 8, not at m->cap) and rehashes at the
 	 * same size when only tombstones fill it; today every rehash doubles, so
 	 * cap grows with the number of keys ever inserted (65536 here). */

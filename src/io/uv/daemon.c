@@ -28,6 +28,8 @@ struct daemon {
 	struct vx6_registry *reg;
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_timer_t force;
+	uv_poll_t addr_poll;
+	int addr_fd;
 	bool stopping;
 	bool stopped;
 };
@@ -107,6 +109,18 @@ force_stop(uv_timer_t *t)
 }
 
 static void
+on_addr_change(uv_poll_t *p, int status, int events)
+{
+	struct daemon *d = p->data;
+
+	(void)status;
+	(void)events;
+	vx6_os_addr_watch_drain(d->addr_fd);
+	if (!d->stopping)
+		vx6_node_addresses_changed(d->node);
+}
+
+static void
 on_signal(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
@@ -140,6 +154,7 @@ vx6_daemon_run(const struct vx6_daemon_opts *opts)
 
 	memset(&d, 0, sizeof(d));
 	d.opts = opts;
+	d.addr_fd = -1;
 	d.log.level = VX6_LOG_INFO;
 	d.log.sink = vx6_os_log_stderr;
 	d.env.random = vx6_env_sodium_random;
@@ -213,6 +228,11 @@ vx6_daemon_run(const struct vx6_daemon_opts *opts)
 	uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
 	uv_timer_init(&d.loop, &d.force);
 	d.force.data = &d;
+	d.addr_fd = vx6_os_addr_watch_open();
+	if (d.addr_fd >= 0 && uv_poll_init(&d.loop, &d.addr_poll, d.addr_fd) == 0) {
+		d.addr_poll.data = &d;
+		uv_poll_start(&d.addr_poll, UV_READABLE, on_addr_change);
+	}
 
 	vx6_node_id_to_hex(id.node_id, nid);
 	vx6_key_to_text(id.pk, key);
@@ -228,6 +248,7 @@ out_loop:
 	uv_walk(&d.loop, close_walk, NULL);
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&d.loop);
+	vx6_os_addr_watch_close(d.addr_fd);
 	vx6_node_free(d.node);
 	vx6_registry_close(d.reg);
 	vx6_uv_free(d.uv);
