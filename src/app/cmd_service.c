@@ -10,13 +10,20 @@
 #include "store/config.h"
 
 static const char service_help[] =
-    "usage: vx6 [--home DIR] service add --name NAME --target ADDR [--json]\n"
+    "usage: vx6 [--home DIR] service add --name NAME --target ADDR [--private] [--allow WHO]...\n"
+    "                                    [--json]\n"
     "       vx6 [--home DIR] service list [--json]\n"
     "       vx6 [--home DIR] service remove --name NAME\n\n"
     "Publishes a service that stays on this machine: streams that name it are\n"
     "connected to its target and to nothing else. The target must be a loopback\n"
     "address (127.0.0.0/8 or [::1]). Changes are written to services.ini and take\n"
-    "effect in the running node at once (without a restart).\n";
+    "effect in the running node at once (without a restart).\n\n"
+    "  --private    publish no public record: the service is listed only in an\n"
+    "               encrypted catalog entry for each allowed client, and streams\n"
+    "               from anyone else are refused as if it did not exist\n"
+    "  --allow WHO  a client allowed to use a private service: its public key, or\n"
+    "               a node name (checked against the key pinned for that name);\n"
+    "               repeatable\n";
 
 /* Loads services.ini under its lock. */
 static int
@@ -89,10 +96,14 @@ service_add(struct app *a, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' }, { "target", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'j' }, { "private", no_argument, NULL, 'p' },
+		{ "allow", required_argument, NULL, 'a' }, { NULL, 0, NULL, 0 },
 	};
 	struct vx6_node_config *cfg;
 	const char *name = NULL, *target = NULL;
+	const char *allow[VX6_SERVICE_MAX_ALLOW];
+	unsigned n_allow = 0;
+	bool is_private = false;
 	struct vx6_addr t;
 	char tt[VX6_ADDR_STRLEN];
 	bool json = false, running;
@@ -103,10 +114,21 @@ service_add(struct app *a, int argc, char **argv)
 		if (c == 'n') name = optarg;
 		else if (c == 't') target = optarg;
 		else if (c == 'j') json = true;
-		else return app_usage_error("service add", "unknown option");
+		else if (c == 'p') is_private = true;
+		else if (c == 'a') {
+			uint8_t k[VX6_KEY_LEN];
+			if (n_allow >= VX6_SERVICE_MAX_ALLOW)
+				return app_usage_error("service add", "at most %d --allow", VX6_SERVICE_MAX_ALLOW);
+			if (vx6_key_from_text(k, optarg) != 0 && !vx6_name_valid(optarg))
+				return app_usage_error("service add", "--allow %s is neither a public key nor a "
+				    "node name", optarg);
+			allow[n_allow++] = optarg;
+		} else return app_usage_error("service add", "unknown option");
 	}
 	if (name == NULL || target == NULL)
 		return app_usage_error("service add", "--name and --target are required");
+	if (n_allow && !is_private)
+		return app_usage_error("service add", "--allow applies to --private services");
 	if (!vx6_name_valid(name))
 		return app_usage_error("service add", "invalid service name '%s': %s", name,
 		    vx6_name_why_invalid(name));
@@ -135,8 +157,13 @@ service_add(struct app *a, int argc, char **argv)
 		rc = EXIT_ERROR;
 	}
 	if (rc == 0) {
-		snprintf(cfg->services[cfg->n_services].name, VX6_NAME_BUF, "%s", name);
-		cfg->services[cfg->n_services].target = t;
+		struct vx6_service_def *d = &cfg->services[cfg->n_services];
+		memset(d, 0, sizeof(*d));
+		snprintf(d->name, VX6_NAME_BUF, "%s", name);
+		d->target = t;
+		d->is_private = is_private;
+		for (unsigned i = 0; i < n_allow; i++)
+			snprintf(d->allow[d->n_allow++], VX6_ALLOW_LEN, "%s", allow[i]);
 		cfg->n_services++;
 		rc = save_services(a, cfg);
 	}
@@ -147,12 +174,14 @@ service_add(struct app *a, int argc, char **argv)
 	rc = notify_node(a, &running);
 	vx6_addr_format(&t, tt, sizeof(tt), false);
 	if (json) {
-		json_t *o = json_pack("{s:s,s:s,s:b}", "name", name, "target", tt, "live", running && rc == 0);
+		json_t *o = json_pack("{s:s,s:s,s:b,s:b}", "name", name, "target", tt, "private", is_private,
+		    "live", running && rc == 0);
 		app_print_json(o);
 		json_decref(o);
 	} else {
-		printf("service %s -> %s added%s\n", name, tt, running ? (rc == 0 ? " and published" :
-		    " (the node could not reload)") : " (published when the node starts)");
+		printf("%sservice %s -> %s added%s\n", is_private ? "private " : "", name, tt,
+		    running ? (rc == 0 ? " and published" : " (the node could not reload)") :
+		    " (published when the node starts)");
 	}
 	return rc;
 }
@@ -226,18 +255,26 @@ service_list(struct app *a, int argc, char **argv)
 			json_t *arr = json_array();
 			for (size_t i = 0; i < cfg->n_services; i++) {
 				vx6_addr_format(&cfg->services[i].target, tt, sizeof(tt), false);
-				json_array_append_new(arr, json_pack("{s:s,s:s}", "name",
-				    cfg->services[i].name, "target", tt));
+				json_t *al = json_array();
+				for (uint8_t j = 0; j < cfg->services[i].n_allow; j++)
+					json_array_append_new(al, json_string(cfg->services[i].allow[j]));
+				json_array_append_new(arr, json_pack("{s:s,s:s,s:b,s:o}", "name",
+				    cfg->services[i].name, "target", tt, "private", cfg->services[i].is_private,
+				    "allow", al));
 			}
 			app_print_json(arr);
 			json_decref(arr);
 		} else if (cfg->n_services == 0) {
 			printf("no services (add one with: vx6 service add --name NAME --target 127.0.0.1:PORT)\n");
 		} else {
-			printf("%-16s %s\n", "NAME", "TARGET");
+			printf("%-16s %-22s %s\n", "NAME", "TARGET", "VISIBILITY");
 			for (size_t i = 0; i < cfg->n_services; i++) {
 				vx6_addr_format(&cfg->services[i].target, tt, sizeof(tt), false);
-				printf("%-16s %s\n", cfg->services[i].name, tt);
+				printf("%-16s %-22s %s", cfg->services[i].name, tt,
+				    cfg->services[i].is_private ? "private" : "public");
+				for (uint8_t j = 0; j < cfg->services[i].n_allow; j++)
+					printf("%s%s", j ? ", " : " (allow: ", cfg->services[i].allow[j]);
+				printf("%s\n", cfg->services[i].n_allow ? ")" : "");
 			}
 		}
 	}

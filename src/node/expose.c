@@ -24,6 +24,27 @@ refuse(struct link *l, uint32_t sid, uint16_t code, const char *reason)
 	vx6_session_reset(l->session, sid, code, reason);
 }
 
+/* A private service serves only the keys its allow list names, checked
+ * against the session's authenticated key (never a claimed name). */
+static bool
+allowed(struct link *l, const struct vx6_service_def *svc)
+{
+	struct vx6_session_info info;
+	uint8_t k[VX6_KEY_LEN];
+
+	vx6_session_info(l->session, &info);
+	for (uint8_t i = 0; i < svc->n_allow; i++) {
+		if (vx6_key_from_text(k, svc->allow[i]) == 0) {
+			if (memcmp(k, info.peer_key, VX6_KEY_LEN) == 0)
+				return true;
+		} else if (l->node->reg && vx6_registry_pin_get(l->node->reg, svc->allow[i], k, NULL) == 0 &&
+		    memcmp(k, info.peer_key, VX6_KEY_LEN) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 void
 expose_on_open(struct link *l, uint32_t sid, const char *service)
 {
@@ -34,6 +55,19 @@ expose_on_open(struct link *l, uint32_t sid, const char *service)
 	uint64_t id;
 	int rc;
 
+	if (svc != NULL && svc->is_private && !allowed(l, svc)) {
+		char key[VX6_KEY_TEXT_LEN];
+		struct vx6_session_info info;
+		vx6_session_info(l->session, &info);
+		vx6_key_to_text(info.peer_key, key);
+		vx6_log_warn(n->log, "expose", "refused stream %u from %s (key %s): private service %s "
+		    "does not allow it", sid, l->remote_text, key, svc->name);
+		svc = NULL;   /* the peer learns nothing: same answer as an unknown name */
+		n->ctr.streams_refused++;
+		snprintf(reason, sizeof(reason), "no service named '%.64s' is published on this node", service);
+		vx6_session_reset(l->session, sid, VX6_RESET_UNKNOWN_SERVICE, reason);
+		return;
+	}
 	if (svc == NULL) {
 		snprintf(reason, sizeof(reason), "no service named '%.64s' is published on this node", service);
 		refuse(l, sid, VX6_RESET_UNKNOWN_SERVICE, reason);

@@ -23,7 +23,7 @@
 #define RPCQ_MAX (256 * 1024)
 #define LOG "named"
 
-enum { R_START, R_SVC_LOOKUP, R_NODE_LOOKUP };
+enum { R_START, R_SVC_LOOKUP, R_NODE_LOOKUP, R_NAME_LOOKUP, R_CATALOG_LOOKUP };
 
 uint64_t
 node_wall(struct vx6_node *n)
@@ -229,6 +229,67 @@ dht_lookup_done(void *ud, uint64_t lookup_id, const struct vx6_dht_result *res)
 
 /* --- publishing --- */
 
+/* The key an allow entry names: a key, or the key pinned for a node name. */
+static bool
+allow_key(struct vx6_node *n, const char *entry, uint8_t key[VX6_KEY_LEN])
+{
+	if (vx6_key_from_text(key, entry) == 0)
+		return true;
+	return n->reg && vx6_registry_pin_get(n->reg, entry, key, NULL) == 0;
+}
+
+/* One catalog entry per allowed reader, listing the private services it may
+ * use, sealed to it, at the slot only the two of us can compute. */
+static void
+publish_catalogs(struct vx6_node *n, uint64_t now)
+{
+	uint8_t readers[64][VX6_KEY_LEN], k[VX6_KEY_LEN], buf[VX6_RECORD_MAX_LEN];
+	unsigned n_readers = 0;
+	uint64_t w = node_wall(n);
+
+	for (size_t i = 0; i < n->cfg.n_services; i++) {
+		const struct vx6_service_def *d = &n->cfg.services[i];
+		for (uint8_t j = 0; d->is_private && j < d->n_allow; j++) {
+			bool seen = false;
+			if (!allow_key(n, d->allow[j], k)) {
+				vx6_log_debug(n->log, LOG, "allow entry %s of %s: no key pinned for that name yet",
+				    d->allow[j], d->name);
+				continue;
+			}
+			for (unsigned r = 0; r < n_readers; r++)
+				seen |= memcmp(readers[r], k, VX6_KEY_LEN) == 0;
+			if (!seen && n_readers < 64)
+				memcpy(readers[n_readers++], k, VX6_KEY_LEN);
+		}
+	}
+	for (unsigned r = 0; r < n_readers; r++) {
+		char names[VX6_CATALOG_MAX_NAMES][VX6_NAME_BUF];
+		struct vx6_catalog_record c;
+		unsigned count = 0;
+		int len;
+
+		for (size_t i = 0; i < n->cfg.n_services && count < VX6_CATALOG_MAX_NAMES; i++) {
+			const struct vx6_service_def *d = &n->cfg.services[i];
+			for (uint8_t j = 0; d->is_private && j < d->n_allow; j++)
+				if (allow_key(n, d->allow[j], k) && memcmp(k, readers[r], VX6_KEY_LEN) == 0) {
+					snprintf(names[count++], VX6_NAME_BUF, "%s", d->name);
+					break;
+				}
+		}
+		memset(&c, 0, sizeof(c));
+		vx6_dhtkey_catalog(n->id.pk, readers[r], c.slot);
+		c.seq = w;
+		c.issued_at = w;
+		c.expires_at = w + RECORD_LIFETIME_S;
+		if (count == 0 || vx6_catalog_seal((const char (*)[VX6_NAME_BUF])names, count, readers[r], c.ct,
+		    sizeof(c.ct), &c.ct_len) != 0)
+			continue;
+		len = vx6_catalog_record_sign(&c, &n->id, buf, sizeof(buf));
+		if (len > 0)
+			(void)vx6_dht_store(n->dht, c.slot, buf, (size_t)len, now);
+	}
+}
+
 static void
 publish(struct vx6_node *n, uint64_t now)
 {
@@ -243,6 +304,8 @@ publish(struct vx6_node *n, uint64_t now)
 	for (size_t i = 0; i < n->cfg.n_services; i++) {
 		struct vx6_service_record s;
 		int len;
+		if (n->cfg.services[i].is_private)
+			continue;   /* listed only in readers' catalogs, below */
 		memset(&s, 0, sizeof(s));
 		snprintf(s.node_name, sizeof(s.node_name), "%s", n->cfg.name);
 		snprintf(s.service, sizeof(s.service), "%s", n->cfg.services[i].name);
@@ -258,6 +321,7 @@ publish(struct vx6_node *n, uint64_t now)
 		if (n->reg)
 			(void)vx6_registry_put_service(n->reg, &s, buf, (size_t)len, w);
 	}
+	publish_catalogs(n, now);
 	n->republish_at = now + REPUBLISH_NS;
 	vx6_log_info(n->log, LOG, "published node record (seq %llu, %u address(es)) and %zu service(s)",
 	    (unsigned long long)n->own.seq, n->own.n_addrs, n->cfg.n_services);
@@ -719,7 +783,9 @@ resolve_json(struct vx6_node *n, const struct resolve *r)
 	json_object_set_new(o, "service_seq", json_integer((json_int_t)r->svc.seq));
 	json_object_set_new(o, "service_expires", json_integer((json_int_t)r->svc.expires_at));
 	json_object_set_new(o, "node_seq", json_integer((json_int_t)r->node.seq));
-	json_object_set_new(o, "source", json_string(r->from_registry ? "registry" : "dht"));
+	json_object_set_new(o, "source", json_string(r->from_registry ? "registry" :
+	    r->svc.visibility == VX6_VISIBILITY_PRIVATE ? "dht (private catalog)" : "dht"));
+	json_object_set_new(o, "private", json_boolean(r->svc.visibility == VX6_VISIBILITY_PRIVATE));
 	json_object_set_new(o, "holders", json_integer(r->holders));
 	json_object_set_new(o, "hops", json_integer(r->dht_hops));
 	json_object_set_new(o, "elapsed_ms", json_real((double)(node_now(n) - r->started) / 1e6));
@@ -927,6 +993,117 @@ resolve_step(struct vx6_node *n, struct resolve *r)
 }
 
 static void
+not_found(struct vx6_node *n, struct resolve *r)
+{
+	resolve_fail(n, r, "not-found", "no service %s.%s found in the network, or it is private and "
+	    "not shared with this node (%s)", r->node_name, r->service, n->joined ?
+	    "asked the nodes closest to the name" : "this node has not joined a network yet");
+}
+
+static void
+lookup_catalog(struct vx6_node *n, struct resolve *r)
+{
+	uint8_t slot[VX6_DHT_ID_LEN];
+
+	vx6_dhtkey_catalog(r->owner_key, n->id.pk, slot);
+	r->stage = R_CATALOG_LOOKUP;
+	r->lookup_id = vx6_dht_lookup(n->dht, slot, true, node_now(n));
+	if (r->lookup_id == 0)
+		resolve_fail(n, r, "busy", "too many lookups in progress; try again");
+}
+
+static void
+try_private(struct vx6_node *n, struct resolve *r)
+{
+	uint8_t key[VX6_DHT_ID_LEN];
+
+	if (r->have_want_key) {
+		memcpy(r->owner_key, r->want_key, VX6_KEY_LEN);
+		lookup_catalog(n, r);
+		return;
+	}
+	if (n->reg && vx6_registry_pin_get(n->reg, r->node_name, r->owner_key, NULL) == 0) {
+		lookup_catalog(n, r);
+		return;
+	}
+	vx6_dhtkey_node_name(r->node_name, key);
+	r->stage = R_NAME_LOOKUP;
+	r->lookup_id = vx6_dht_lookup(n->dht, key, true, node_now(n));
+	if (r->lookup_id == 0)
+		resolve_fail(n, r, "busy", "too many lookups in progress; try again");
+}
+
+/* Node records claiming the name: the owner's key by the pinning rules. */
+static void
+name_lookup_done(struct vx6_node *n, struct resolve *r, const struct vx6_dht_result *res)
+{
+	uint8_t keys[VX6_DHT_MAX_RESULT_VALUES][VX6_KEY_LEN];
+	unsigned count = 0;
+	struct claim_ctx cc = { 0 };
+
+	for (unsigned v = 0; v < res->n_values; v++) {
+		struct vx6_node_record rec;
+		if (vx6_node_record_decode(&rec, res->values[v].value, res->values[v].len, node_wall(n)) != 0 ||
+		    strcmp(rec.name, r->node_name) != 0)
+			continue;
+		if (n->reg) {
+			(void)vx6_registry_put_node(n->reg, &rec, res->values[v].value, res->values[v].len,
+			    node_wall(n));
+		}
+		memcpy(keys[count++], rec.key, VX6_KEY_LEN);
+	}
+	if (count == 0) {
+		not_found(n, r);
+		return;
+	}
+	if (count > 1) {
+		for (unsigned i = 0; i < count; i++)
+			claim_cb(&cc, keys[i], 0);
+		n->named_ctr_conflicts++;
+		resolve_fail(n, r, "conflict", "the name %s is claimed by %u different keys: %s. Choose one "
+		    "with --peer-key", r->node_name, count, cc.text);
+		return;
+	}
+	if (n->reg)
+		(void)vx6_registry_pin_set(n->reg, r->node_name, keys[0], (int64_t)node_wall(n));
+	memcpy(r->owner_key, keys[0], VX6_KEY_LEN);
+	lookup_catalog(n, r);
+}
+
+static void
+catalog_lookup_done(struct vx6_node *n, struct resolve *r, const struct vx6_dht_result *res)
+{
+	char names[VX6_CATALOG_MAX_NAMES][VX6_NAME_BUF];
+
+	r->dht_hops = res->hops;
+	for (unsigned v = 0; v < res->n_values; v++) {
+		struct vx6_catalog_record c;
+		int count;
+		if (memcmp(res->values[v].info.signer, r->owner_key, VX6_KEY_LEN) != 0 ||
+		    vx6_catalog_record_decode(&c, res->values[v].value, res->values[v].len, node_wall(n)) != 0)
+			continue;
+		count = vx6_catalog_open(&c, &n->id, names, VX6_CATALOG_MAX_NAMES);
+		for (int i = 0; i < count; i++)
+			if (strcmp(names[i], r->service) == 0) {
+				memset(&r->svc, 0, sizeof(r->svc));
+				memcpy(r->svc.owner_key, r->owner_key, VX6_KEY_LEN);
+				snprintf(r->svc.node_name, sizeof(r->svc.node_name), "%s", r->node_name);
+				snprintf(r->svc.service, sizeof(r->svc.service), "%s", r->service);
+				r->svc.visibility = VX6_VISIBILITY_PRIVATE;
+				r->svc.seq = c.seq;
+				r->svc.expires_at = c.expires_at;
+				r->holders = res->values[v].holders;
+				if (node_from_registry(n, r))
+					resolve_done(n, r);
+				else
+					lookup_node(n, r);
+				return;
+			}
+	}
+	not_found(n, r);
+}
+
+static void
 resolve_lookup_done(struct vx6_node *n, struct resolve *r, const struct vx6_dht_result *res)
 {
 	if (r->stage == R_SVC_LOOKUP) {
@@ -943,15 +1120,23 @@ resolve_lookup_done(struct vx6_node *n, struct resolve *r, const struct vx6_dht_
 			add_cand(c, res->values[v].value, res->values[v].len, res->values[v].holders);
 		if (c->count == 0) {
 			free(c);
-			resolve_fail(n, r, "not-found", "no service %s.%s found in the network (%s)",
-			    r->node_name, r->service, n->joined ? "asked the nodes closest to the name" :
-			    "this node has not joined a network yet");
+			/* No public record: the service may be private, listed for us
+			 * in the owner's catalog. Find the owner's key first. */
+			try_private(n, r);
 			return;
 		}
 		i = choose(n, r, c);
 		if (i >= 0)
 			chose(n, r, c, i);
 		free(c);
+		return;
+	}
+	if (r->stage == R_NAME_LOOKUP) {
+		name_lookup_done(n, r, res);
+		return;
+	}
+	if (r->stage == R_CATALOG_LOOKUP) {
+		catalog_lookup_done(n, r, res);
 		return;
 	}
 	if (r->stage == R_NODE_LOOKUP) {

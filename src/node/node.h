@@ -31,9 +31,15 @@
 #define VX6_NODE_MAX_PEERS 64
 #define VX6_NODE_CTL_LISTENER 1     /* the id of the control listener (opened by the host) */
 
+#define VX6_SERVICE_MAX_ALLOW 16
+#define VX6_ALLOW_LEN 48            /* a key (43 characters) or a node name */
+
 struct vx6_service_def {
 	char name[VX6_NAME_BUF];
 	struct vx6_addr target;     /* loopback only */
+	bool is_private;            /* no public record; only `allow` may use it */
+	uint8_t n_allow;
+	char allow[VX6_SERVICE_MAX_ALLOW][VX6_ALLOW_LEN];   /* keys or pinned node names */
 };
 
 /* Limits with safe defaults (vx6_node_config_defaults); all configurable. */

@@ -173,6 +173,25 @@ services_handler(void *user, const char *section, const char *name, const char *
 	svc = section + 8;
 	if (!vx6_name_valid(svc))
 		return bad(c, "invalid service name '%s': %s", svc, vx6_name_why_invalid(svc));
+	if (strcmp(name, "private") == 0 || strcmp(name, "allow") == 0) {
+		/* Options of the service defined by the target line above. */
+		if (cfg->n_services == 0 || strcmp(cfg->services[cfg->n_services - 1].name, svc) != 0)
+			return bad(c, "'%s' must come after the target of [%s]", name, section);
+		s = &cfg->services[cfg->n_services - 1];
+		if (strcmp(name, "private") == 0) {
+			if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+				return bad(c, "private = '%s': write yes or no%s", value, "");
+			s->is_private = strcmp(value, "yes") == 0;
+			return 1;
+		}
+		uint8_t k[VX6_KEY_LEN];
+		if (vx6_key_from_text(k, value) != 0 && !vx6_name_valid(value))
+			return bad(c, "allow = '%s' is neither a public key nor a node name%s", value, "");
+		if (s->n_allow >= VX6_SERVICE_MAX_ALLOW)
+			return bad(c, "too many allow entries in [%s]%s", section, "");
+		snprintf(s->allow[s->n_allow++], VX6_ALLOW_LEN, "%s", value);
+		return 1;
+	}
 	if (strcmp(name, "target") != 0)
 		return bad(c, "unknown key '%s' in [%s]", name, section);
 	for (size_t i = 0; i < cfg->n_services; i++)
@@ -459,10 +478,15 @@ vx6_services_render(const struct vx6_node_config *cfg)
 	char a[VX6_ADDR_STRLEN];
 
 	add(&t, "# Services this node publishes: [service NAME] with a loopback target.\n"
-	    "# Managed by `vx6 service add/remove`; hand edits are kept if valid.\n");
+	    "# private = yes publishes no public record; allow = KEY or NODE-NAME (repeatable)\n"
+	    "# names who may find and use it. Managed by `vx6 service add/remove`.\n");
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		vx6_addr_format(&cfg->services[i].target, a, sizeof(a), false);
 		add(&t, "\n[service %s]\ntarget = %s\n", cfg->services[i].name, a);
+		if (cfg->services[i].is_private)
+			add(&t, "private = yes\n");
+		for (uint8_t j = 0; j < cfg->services[i].n_allow; j++)
+			add(&t, "allow = %s\n", cfg->services[i].allow[j]);
 	}
 	if (t.p == NULL)
 		add(&t, "%s", "");
