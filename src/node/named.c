@@ -12,8 +12,8 @@
 #include "ctl/ctl.h"
 #include "lib/err.h"
 
-#define RECORD_LIFETIME_S 3600
-#define REPUBLISH_NS (20 * 60 * VX6_NS_PER_SEC)
+#define RECORD_LIFETIME_S (n->cfg.limits.record_lifetime_s)
+#define REPUBLISH_NS ((uint64_t)n->cfg.limits.republish_s * VX6_NS_PER_SEC)
 #define ADDR_CHECK_NS (15 * VX6_NS_PER_SEC)
 #define SWEEP_NS (30 * VX6_NS_PER_SEC)
 #define DHT_LINK_IDLE_NS (120 * VX6_NS_PER_SEC)
@@ -373,6 +373,7 @@ named_start(struct vx6_node *n)
 	struct vx6_dht_config cfg;
 
 	vx6_dht_config_defaults(&cfg);
+	cfg.republish_interval = (uint64_t)n->cfg.limits.replicate_s * VX6_NS_PER_SEC;
 	n->dht_cbs.send = dht_send;
 	n->dht_cbs.lookup_done = dht_lookup_done;
 	n->dht_cbs.validate = dht_validate;

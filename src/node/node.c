@@ -30,6 +30,9 @@ vx6_node_config_defaults(struct vx6_node_config *cfg)
 	l->max_forwards = 64;
 	l->max_ctl_clients = 16;
 	l->max_app_conns = 4096;
+	l->republish_s = 1200;
+	l->replicate_s = 600;
+	l->record_lifetime_s = 3600;
 	cfg->aead_mask = vx6_aead_available_mask();
 	cfg->log_level = VX6_LOG_INFO;
 }
@@ -81,6 +84,10 @@ check_config(const struct vx6_node_config *cfg, char *err, size_t errlen)
 	if (l->handshake_timeout_ms < 100 || l->idle_timeout_ms < 1000 || l->keepalive_ms < 100 ||
 	    l->keepalive_ms >= l->idle_timeout_ms || l->rekey_interval_s == 0 || l->rekey_bytes < (1u << 20)) {
 		snprintf(err, errlen, "timeouts out of range (keepalive must be shorter than idle_timeout)");
+		return VX6_ERR_INVAL;
+	}
+	if (l->republish_s == 0 || l->replicate_s == 0 || l->record_lifetime_s < 2 * l->republish_s) {
+		snprintf(err, errlen, "record_lifetime_s must be at least twice republish_s");
 		return VX6_ERR_INVAL;
 	}
 	if ((cfg->aead_mask & vx6_aead_available_mask()) == 0) {

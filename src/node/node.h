@@ -58,6 +58,9 @@ struct vx6_node_limits {
 	uint32_t max_forwards;
 	uint32_t max_ctl_clients;
 	uint32_t max_app_conns;         /* local connections across all forwards and targets */
+	uint32_t republish_s;           /* owners re-sign and store their records */
+	uint32_t replicate_s;           /* holders re-store values nobody refreshed */
+	uint32_t record_lifetime_s;     /* validity of the records we sign */
 };
 
 struct vx6_node_config {

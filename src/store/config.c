@@ -83,6 +83,9 @@ static const struct limit_key limit_keys[] = {
 	L32(max_forwards, 1, 10000),
 	L32(max_ctl_clients, 1, 1000),
 	L32(max_app_conns, 1, 1000000),
+	L32(republish_s, 1, 86400),
+	L32(replicate_s, 1, 86400),
+	L32(record_lifetime_s, 2, 7 * 86400),
 };
 
 static int
@@ -468,6 +471,10 @@ vx6_config_render(const struct vx6_node_config *cfg)
 	    (unsigned long long)d.limits.rekey_bytes);
 	add(&t, "# max_forwards = %u\n# max_ctl_clients = %u\n# max_app_conns = %u\n",
 	    d.limits.max_forwards, d.limits.max_ctl_clients, d.limits.max_app_conns);
+	add(&t, "# Named mode: re-sign and store our records every republish_s; DHT holders\n"
+	    "# re-store values nobody refreshed every replicate_s; records live record_lifetime_s.\n");
+	add(&t, "# republish_s = %u\n# replicate_s = %u\n# record_lifetime_s = %u\n",
+	    d.limits.republish_s, d.limits.replicate_s, d.limits.record_lifetime_s);
 	return text_done(&t);
 }
 
