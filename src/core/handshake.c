@@ -429,6 +429,14 @@ acceptor_msg1(struct vx6_hs *hs, const uint8_t *msg, size_t len, uint8_t *out, s
 	}
 	version = vmax < VX6_HS_VERSION_MAX ? vmax : VX6_HS_VERSION_MAX;
 	aead = pick_aead(msg[8], hs->aead_mask);
+	if (aead == 0 && msg[9] == 0) {
+		char why[80];
+		snprintf(why, sizeof(why), "no AEAD in common (you offer 0x%02x, this node runs 0x%02x)",
+		    msg[8], hs->aead_mask);
+		*outlen = reply_error(out, cap, VX6_HS_E_MALFORMED, why);
+		return fail(hs, VX6_ERR_PROTOCOL, "dialer offers AEAD mask 0x%02x; we run 0x%02x",
+		    msg[8], hs->aead_mask);
+	}
 	if (msg[9] != 0 || aead == 0 || (pattern != VX6_NOISE_IK && pattern != VX6_NOISE_XX) ||
 	    len != VX6_HS_HEADER_LEN + vx6_noise_msg_len(pattern, 0,
 	        pattern == VX6_NOISE_IK ? VX6_HS_PAYLOAD_LEN : 0)) {

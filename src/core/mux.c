@@ -157,7 +157,11 @@ return_credit(struct vx6_mux *m, struct stream *s, size_t n)
 	int rc;
 
 	m->recv_pending += n;
-	if (m->recv_pending >= m->local.session_window / RETURN_FRACTION) {
+	/* Return session credit after half a window, and also whenever the
+	 * peer's remaining credit runs low: slow streams may hold most of the
+	 * window unread, and the others must keep flowing. */
+	if (m->recv_pending >= m->local.session_window / RETURN_FRACTION ||
+	    (m->recv_pending > 0 && m->recv_window < m->local.session_window / RETURN_FRACTION)) {
 		rc = send_window(m, 0, m->recv_pending);
 		if (rc)
 			return rc;
@@ -184,8 +188,9 @@ handle_open(struct vx6_mux *m, const struct vx6_frame *f)
 	size_t n;
 	struct stream *s;
 
-	if (is_local_id(m, f->stream_id) || f->stream_id <= m->last_peer_id)
-		return VX6_ERR_PROTOCOL;   /* wrong parity, reused or out of order */
+	/* The peer's ids are consecutive: 1, 3, 5 ... or 2, 4, 6 ... */
+	if (f->stream_id != (m->last_peer_id ? m->last_peer_id + 2 : (m->we_dialed ? 2u : 1u)))
+		return VX6_ERR_PROTOCOL;   /* wrong parity, reused, skipped or out of order */
 	m->last_peer_id = f->stream_id;
 	if (f->payload[0] != 1)            /* kind 1: service by name */
 		return VX6_ERR_MALFORMED;
@@ -395,8 +400,8 @@ vx6_mux_credit(const struct vx6_mux *m, uint32_t sid)
 	const struct stream *s = stream_get(m, sid);
 	uint64_t c;
 
-	if (s == NULL || s->fin_sent)
-		return 0;
+	if (s == NULL || s->fin_sent || (!s->local && !s->accepted))
+		return 0;   /* nothing goes out on a peer's stream before we accept it */
 	c = s->send_credit < m->send_credit ? s->send_credit : m->send_credit;
 	return c > VX6_FRAME_MAX_DATA ? VX6_FRAME_MAX_DATA : (size_t)c;
 }
@@ -406,7 +411,7 @@ vx6_mux_send(struct vx6_mux *m, uint32_t sid, struct vx6_chunk *c)
 {
 	struct stream *s = stream_get(m, sid);
 
-	if (s == NULL || s->fin_sent) {
+	if (s == NULL || s->fin_sent || (!s->local && !s->accepted)) {
 		vx6_chunk_free(c);
 		return s == NULL ? VX6_ERR_CLOSED : VX6_ERR_STATE;
 	}
@@ -435,6 +440,8 @@ vx6_mux_fin(struct vx6_mux *m, uint32_t sid)
 		return VX6_ERR_CLOSED;
 	if (s->fin_sent)
 		return 0;
+	if (!s->local && !s->accepted)
+		return VX6_ERR_STATE;
 	rc = m->sink->frame(m->sink->ud, VX6_FRAME_DATA, VX6_FRAME_FLAG_FIN, sid, NULL, 0);
 	if (rc)
 		return rc;

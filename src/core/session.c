@@ -96,10 +96,16 @@ fail(struct vx6_session *s, int err, const char *fmt, ...)
 	return err;
 }
 
+/* Everything queued counts: sealed records, bytes in flight, control frames
+ * still being gathered, and the framing sealing will add (length, tag, and a
+ * frame header, for both the pending control record and this one). */
 static bool
 over_budget(const struct vx6_session *s, size_t more)
 {
-	return s->out.bytes + s->inflight + more > s->cfg.max_output;
+	size_t overhead = 2 * (VX6_RECORD_LEN_BYTES + VX6_AEAD_TAGLEN) + VX6_FRAME_HEADER_LEN;
+
+	return s->out.bytes + s->inflight + (s->ctrl ? s->ctrl->len : 0) + overhead + more >
+	    s->cfg.max_output;
 }
 
 /* Prepends the record length and seals c in place; queues it. Takes c. */
@@ -503,6 +509,8 @@ check_unit_len(struct vx6_session *s, size_t L)
 static int
 process_unit(struct vx6_session *s, const uint8_t *unit, size_t L)
 {
+	/* Liveness counts whole units: trickled bytes do not keep a session. */
+	s->last_rx = s->now;
 	if (s->state == S_HANDSHAKE)
 		return handshake_unit(s, unit + VX6_RECORD_LEN_BYTES, L);
 	return record_unit(s, unit, L);
@@ -519,7 +527,6 @@ vx6_session_recv(struct vx6_session *s, const uint8_t *data, size_t len, uint64_
 		return s->err ? s->err : VX6_ERR_CLOSED;
 	if (len == 0)
 		return 0;
-	s->last_rx = now;
 	s->info.bytes_in += len;
 	while (len > 0 && s->state != S_CLOSED) {
 		if (s->inlen == 0 && len >= VX6_RECORD_LEN_BYTES) {

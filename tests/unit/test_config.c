@@ -190,6 +190,9 @@ static const struct limit limits[] = {
 	LIM(max_forwards, 1, 10000),
 	LIM(max_ctl_clients, 1, 1000),
 	LIM(max_app_conns, 1, 1000000),
+	LIM(republish_s, 1, 86400),
+	LIM(replicate_s, 1, 86400),
+	LIM(record_lifetime_s, 2, 7 * 86400),
 };
 #define NLIMITS (sizeof(limits) / sizeof(limits[0]))
 
