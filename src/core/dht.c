@@ -55,6 +55,7 @@ struct contact {
 	uint8_t id[VX6_DHT_ID_LEN];
 	uint8_t *rec;
 	uint16_t len;
+	uint64_t seq;                        /* of rec: only a higher one replaces it */
 	uint64_t last_seen;
 	uint32_t failures;
 };
@@ -308,13 +309,14 @@ int
 vx6_dht_add_contact(struct vx6_dht *d, const uint8_t *rec, size_t len, uint64_t now)
 {
 	uint8_t id[VX6_DHT_ID_LEN];
+	uint64_t seq = 0;
 	struct bucket *b;
 	struct contact *c;
 	int i, rc;
 
 	if (len == 0 || len > VX6_DHT_MAX_CONTACT)
 		return VX6_ERR_TOO_LARGE;
-	rc = d->cbs->contact_id(d->ud, rec, len, wall(d), id);
+	rc = d->cbs->contact_id(d->ud, rec, len, wall(d), id, &seq);
 	if (rc)
 		return rc;
 	if (memcmp(id, d->self, VX6_DHT_ID_LEN) == 0)
@@ -326,11 +328,19 @@ vx6_dht_add_contact(struct vx6_dht *d, const uint8_t *rec, size_t len, uint64_t 
 		b->live[b->n++] = c;            /* most recently seen goes last */
 		c->last_seen = now;
 		c->failures = 0;
+		if (seq < c->seq)
+			return 0;               /* an older record must not roll back an address */
+		c->seq = seq;
 		return set_record(c, rec, len);
 	}
 	if ((i = find_in(b->repl, b->nrepl, id)) >= 0) {
 		c = b->repl[i];
 		remove_at(b->repl, &b->nrepl, (unsigned)i);
+		if (seq < c->seq) {     /* keep the newer record we had */
+			rec = c->rec;
+			len = c->len;
+			seq = c->seq;
+		}
 	} else {
 		c = calloc(1, sizeof(*c));
 		if (c == NULL)
@@ -339,6 +349,7 @@ vx6_dht_add_contact(struct vx6_dht *d, const uint8_t *rec, size_t len, uint64_t 
 	}
 	c->last_seen = now;
 	c->failures = 0;
+	c->seq = seq;
 	if ((rc = set_record(c, rec, len)) != 0) {
 		contact_free(c);
 		return rc;
@@ -399,6 +410,8 @@ closest_contacts(struct vx6_dht *d, const uint8_t *target, unsigned max, struct 
 {
 	unsigned n = 0;
 
+	if (max == 0)
+		return 0;
 	for (int b = 0; b < 257; b++) {
 		for (unsigned i = 0; i < d->buckets[b].n; i++) {
 			struct contact *c = d->buckets[b].live[i];
@@ -624,12 +637,13 @@ msg_header(struct vx6_writer *w, uint8_t kind, uint32_t txid)
 static void
 write_contacts(struct vx6_dht *d, struct vx6_writer *w, const uint8_t *target, const uint8_t *skip)
 {
-	struct contact *out[VX6_DHT_K];
-	unsigned n = closest_contacts(d, target, d->cfg.k, out), count = 0;
+	struct contact *out[VX6_DHT_K + 1];
+	/* One extra: the asker may be among the closest and is skipped. */
+	unsigned n = closest_contacts(d, target, d->cfg.k + 1, out), count = 0;
 	size_t count_at = w->off;
 
 	vx6_write_u8(w, 0);
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n && count < d->cfg.k; i++) {
 		if (skip && memcmp(out[i]->id, skip, VX6_DHT_ID_LEN) == 0)
 			continue;
 		if (w->cap - w->off < 2u + out[i]->len)
@@ -927,7 +941,7 @@ read_contacts(struct vx6_dht *d, struct lookup *l, struct vx6_reader *r, unsigne
 			r->err = VX6_ERR_MALFORMED;
 			return;
 		}
-		if (d->cbs->contact_id(d->ud, rec, len, wall(d), id) != 0)
+		if (d->cbs->contact_id(d->ud, rec, len, wall(d), id, NULL) != 0)
 			continue;   /* unverifiable contact: skip, keep the rest */
 		if (l)
 			cand_add(d, l, id, rec, len, hop);
@@ -943,8 +957,14 @@ handle_response(struct vx6_dht *d, const uint8_t *from, uint8_t kind, uint32_t t
 	struct cand *c = l ? cand_by_txid(l, txid) : NULL;
 	unsigned hop;
 
-	if (c == NULL || memcmp(c->id, from, VX6_DHT_ID_LEN) != 0) {
-		d->st.bad_messages++;     /* unsolicited, or from someone else */
+	if (c == NULL) {
+		/* Not pending: an answer after the lookup ended, to a replication
+		 * STORE, or a replay. Dropped, counted apart from bad input. */
+		d->st.late_responses++;
+		return;
+	}
+	if (memcmp(c->id, from, VX6_DHT_ID_LEN) != 0) {
+		d->st.bad_messages++;     /* a node answering for another */
 		return;
 	}
 	vx6_idmap_del(&d->pending, txid);

@@ -43,10 +43,11 @@ struct vx6_dht_value_info {
  * negative vx6_err. now_wall is unix seconds. */
 typedef int vx6_dht_validate_fn(void *ud, const uint8_t key[VX6_DHT_ID_LEN], const uint8_t *value,
     size_t len, uint64_t now_wall, struct vx6_dht_value_info *info);
-/* Extracts the node id from an encoded contact (after verifying it).
+/* Extracts the node id and seq from an encoded contact (after verifying it):
+ * a newer record of a known contact replaces the older, never the reverse.
  * Returns 0 or a negative vx6_err. */
 typedef int vx6_dht_contact_fn(void *ud, const uint8_t *contact, size_t len, uint64_t now_wall,
-    uint8_t id[VX6_DHT_ID_LEN]);
+    uint8_t id[VX6_DHT_ID_LEN], uint64_t *seq);
 
 struct vx6_dht_config {
 	unsigned k, alpha, replication;
@@ -102,7 +103,8 @@ struct vx6_dht_stats {
 	uint32_t lookups_active;
 	uint64_t rpcs_in, rpcs_out;
 	uint64_t stores_accepted, stores_rejected, stores_throttled, stale_rejected;
-	uint64_t bad_messages;
+	uint64_t bad_messages;       /* malformed, or a reply from a node we did not ask */
+	uint64_t late_responses;     /* replies to requests no longer pending */
 	uint64_t rpc_timeouts;
 };
 

@@ -155,7 +155,7 @@ vx6_dhtval_validate(void *ud, const uint8_t key[VX6_DHT_ID_LEN], const uint8_t *
 
 int
 vx6_dhtval_contact_id(void *ud, const uint8_t *contact, size_t len, uint64_t now_wall,
-    uint8_t id[VX6_DHT_ID_LEN])
+    uint8_t id[VX6_DHT_ID_LEN], uint64_t *seq_out)
 {
 	uint8_t type, signer[32], name_key[VX6_DHT_ID_LEN];
 	uint64_t seq, expires;
@@ -166,5 +166,7 @@ vx6_dhtval_contact_id(void *ud, const uint8_t *contact, size_t len, uint64_t now
 	rc = check_record(ud, contact, len, now_wall, &type, id, signer, name_key, &seq, &expires);
 	if (rc)
 		return rc;
+	if (seq_out)
+		*seq_out = seq;
 	return type == VX6_RECORD_NODE ? 0 : VX6_ERR_MALFORMED;   /* must have an address */
 }

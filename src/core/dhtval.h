@@ -53,6 +53,6 @@ int vx6_dhtval_validate(void *ud, const uint8_t key[VX6_DHT_ID_LEN], const uint8
 /* vx6_dht_contact_fn: a contact is a node record; its id is the node id.
  * ud as above. */
 int vx6_dhtval_contact_id(void *ud, const uint8_t *contact, size_t len, uint64_t now_wall,
-    uint8_t id[VX6_DHT_ID_LEN]);
+    uint8_t id[VX6_DHT_ID_LEN], uint64_t *seq);
 
 #endif

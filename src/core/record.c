@@ -44,8 +44,9 @@ read_label(struct vx6_reader *r, char out[VX6_NAME_BUF])
 static int
 node_body(const struct vx6_node_record *r, struct vx6_writer *w)
 {
-	if (!vx6_name_valid(r->name) || r->n_addrs > VX6_RECORD_MAX_ADDRS)
-		return VX6_ERR_INVAL;
+	if (!vx6_name_valid(r->name) || r->n_addrs > VX6_RECORD_MAX_ADDRS ||
+	    (r->flags & ~VX6_NODE_FLAG_RELAY))
+		return VX6_ERR_INVAL;   /* never sign what every decoder rejects */
 	write_header(w, VX6_RECORD_NODE);
 	vx6_write_bytes(w, r->key, VX6_KEY_LEN);
 	vx6_write_bytes(w, r->node_id, VX6_NODE_ID_LEN);

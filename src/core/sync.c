@@ -64,6 +64,8 @@ vx6_sync_build_peers_req(uint8_t max, uint8_t *out, size_t cap)
 {
 	struct vx6_writer w;
 
+	if (max == 0 || max > VX6_SYNC_MAX_PEERS)
+		return VX6_ERR_INVAL;
 	vx6_writer_init(&w, out, cap);
 	vx6_write_u8(&w, VX6_RPC_PROTO_SYNC);
 	vx6_write_u8(&w, VX6_SYNC_PEERS_REQ);

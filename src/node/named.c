@@ -198,9 +198,10 @@ dht_validate(void *ud, const uint8_t key[VX6_DHT_ID_LEN], const uint8_t *v, size
 }
 
 static int
-dht_contact(void *ud, const uint8_t *c, size_t len, uint64_t now, uint8_t id[VX6_DHT_ID_LEN])
+dht_contact(void *ud, const uint8_t *c, size_t len, uint64_t now, uint8_t id[VX6_DHT_ID_LEN],
+    uint64_t *seq)
 {
-	return vx6_dhtval_contact_id(&((struct vx6_node *)ud)->dcache, c, len, now, id);
+	return vx6_dhtval_contact_id(&((struct vx6_node *)ud)->dcache, c, len, now, id, seq);
 }
 
 static uint64_t
@@ -1218,6 +1219,7 @@ named_status_json(struct vx6_node *n)
 	json_object_set_new(d, "stores_throttled", json_integer((json_int_t)st.stores_throttled));
 	json_object_set_new(d, "stale_rejected", json_integer((json_int_t)st.stale_rejected));
 	json_object_set_new(d, "bad_messages", json_integer((json_int_t)st.bad_messages));
+	json_object_set_new(d, "late_responses", json_integer((json_int_t)st.late_responses));
 	json_object_set_new(d, "rpc_timeouts", json_integer((json_int_t)st.rpc_timeouts));
 	json_object_set_new(o, "dht", d);
 	if (n->reg) {

@@ -52,8 +52,9 @@ int vx6_registry_put_service(struct vx6_registry *r, const struct vx6_service_re
 int vx6_registry_services(struct vx6_registry *r, const char *node, const char *service,
     uint64_t now_wall, vx6_registry_rec_fn *fn, void *ud);
 
-/* Name pins. get: 0 or VX6_ERR_NOT_FOUND. set: pins only when unpinned;
- * returns VX6_ERR_EXISTS (and the pinned key in key_out) otherwise. */
+/* Name pins. get: 0 or VX6_ERR_NOT_FOUND. set: pins only when unpinned
+ * (or pinned to the same key); returns VX6_ERR_EXISTS otherwise (read the
+ * pinned key with pin_get). */
 int vx6_registry_pin_get(struct vx6_registry *r, const char *name, uint8_t key[VX6_KEY_LEN],
     int64_t *first_seen);
 int vx6_registry_pin_set(struct vx6_registry *r, const char *name, const uint8_t key[VX6_KEY_LEN],

@@ -268,9 +268,10 @@ tr_validate(void *ud, const uint8_t key[VX6_DHT_ID_LEN], const uint8_t *v, size_
 }
 
 static int
-tr_contact(void *ud, const uint8_t *c, size_t len, uint64_t now, uint8_t id[VX6_DHT_ID_LEN])
+tr_contact(void *ud, const uint8_t *c, size_t len, uint64_t now, uint8_t id[VX6_DHT_ID_LEN],
+    uint64_t *seq)
 {
-	return vx6_dhtval_contact_id(&((struct simnode *)ud)->cache, c, len, now, id);
+	return vx6_dhtval_contact_id(&((struct simnode *)ud)->cache, c, len, now, id, seq);
 }
 
 static struct simnode *

@@ -71,6 +71,8 @@ vx6_simnet_uniform(struct vx6_simnet *net, uint64_t lo, uint64_t hi)
 {
 	if (hi <= lo)
 		return lo;
+	if (hi - lo == UINT64_MAX)
+		return vx6_det_rng_u64(&net->rng);   /* the whole range: hi - lo + 1 wraps */
 	return lo + vx6_det_rng_u64(&net->rng) % (hi - lo + 1);
 }
 
