@@ -115,7 +115,8 @@ app_ctl_call(struct app_ctl *ctl, const char *cmd, json_t *args, json_t **result
 				snprintf(errcode, errcodelen, "%s", code);
 			rc = (code && (strcmp(code, "key-mismatch") == 0)) ? EXIT_REFUSED :
 			    (code && strcmp(code, "config") == 0) ? EXIT_CONFIG :
-			    (code && (strcmp(code, "invalid") == 0 || strcmp(code, "bad-request") == 0)) ?
+			    (code && (strcmp(code, "invalid") == 0 || strcmp(code, "bad-request") == 0 ||
+			    strcmp(code, "not-allowed") == 0 || strcmp(code, "unsupported") == 0)) ?
 			    EXIT_USAGE : EXIT_ERROR;
 		}
 		json_decref(msg);

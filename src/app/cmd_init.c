@@ -37,7 +37,7 @@ cmd_init(struct app *a, int argc, char **argv)
 	struct vx6_identity id;
 	bool force = false, json = false;
 	char err[512], *text;
-	int c, rc;
+	int c, rc, lock;
 
 	cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL)
@@ -97,10 +97,20 @@ cmd_init(struct app *a, int argc, char **argv)
 		free(cfg);
 		return EXIT_ERROR;
 	}
+	/* The running node holds this lock: never replace its identity or
+	 * config under it. */
+	lock = vx6_os_lock(a->home.lock);
+	if (lock < 0) {
+		fprintf(stderr, lock == VX6_ERR_BUSY ? "vx6: a node is running with home %s: stop it "
+		    "before re-initialising\n" : "vx6: cannot lock %s\n", a->home.dir);
+		free(cfg);
+		return lock == VX6_ERR_BUSY ? EXIT_BUSY : EXIT_ERROR;
+	}
 	rc = vx6_keyfile_create(a->home.identity, force, &id, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "vx6: %s\n", err);
 		free(cfg);
+		vx6_os_unlock(lock);
 		return rc == VX6_ERR_EXISTS ? EXIT_BUSY : EXIT_ERROR;
 	}
 	text = vx6_config_render(cfg);
@@ -114,6 +124,7 @@ cmd_init(struct app *a, int argc, char **argv)
 		free(text);
 		free(empty);
 	}
+	vx6_os_unlock(lock);
 	if (rc) {
 		fprintf(stderr, "vx6: cannot write the configuration in %s\n", a->home.dir);
 		vx6_identity_wipe(&id);

@@ -192,9 +192,13 @@ cmd_peer(struct app *a, int argc, char **argv)
 	struct vx6_addr pa;
 	int rc;
 
-	if (argc < 2 || app_is_help(argc, argv)) {
+	if (argc < 2) {
+		fprintf(stderr, "%s", peer_help);
+		return EXIT_USAGE;
+	}
+	if (app_is_help(argc, argv)) {
 		printf("%s", peer_help);
-		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+		return EXIT_OK;
 	}
 	for (int k = 2; k < argc; k++) {
 		if (strcmp(argv[k], "--addr") == 0 && k + 1 < argc)

@@ -285,9 +285,13 @@ service_list(struct app *a, int argc, char **argv)
 int
 cmd_service(struct app *a, int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+	if (argc < 2) {
+		fprintf(stderr, "%s", service_help);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		printf("%s", service_help);
-		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+		return EXIT_OK;
 	}
 	if (app_is_help(argc, argv)) {
 		printf("%s", service_help);

@@ -387,11 +387,15 @@ int
 vx6_mux_accept(struct vx6_mux *m, uint32_t sid)
 {
 	struct stream *s = stream_get(m, sid);
+	int rc;
 
 	if (s == NULL || s->local || s->accepted)
 		return VX6_ERR_STATE;
-	s->accepted = true;
-	return m->sink->frame(m->sink->ud, VX6_FRAME_ACCEPT, 0, sid, NULL, 0);
+	/* Accepted only once the peer will see ACCEPT: no DATA may precede it. */
+	rc = m->sink->frame(m->sink->ud, VX6_FRAME_ACCEPT, 0, sid, NULL, 0);
+	if (rc == 0)
+		s->accepted = true;
+	return rc;
 }
 
 size_t

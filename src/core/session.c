@@ -737,6 +737,10 @@ vx6_session_send(struct vx6_session *s, uint32_t sid, struct vx6_chunk *c)
 		vx6_chunk_free(c);
 		return VX6_ERR_CLOSED;
 	}
+	if (s->stuck) {
+		vx6_chunk_free(c);
+		return VX6_ERR_LIMIT;   /* consistent with vx6_session_credit() == 0 */
+	}
 	return vx6_mux_send(s->mux, sid, c);
 }
 

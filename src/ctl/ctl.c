@@ -7,6 +7,17 @@
 
 #include "lib/err.h"
 
+/* Replaces bytes that are not printable ASCII, so text taken from input
+ * (a command name cut mid-character, jansson's quote of the input) is always
+ * valid UTF-8 for a JSON string. */
+static void
+ascii_only(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
 const char *const vx6_ctl_commands[] = {
 	"status", "reload", "connect.open", "connect.list", "connect.close", "ping", "resolve", "list",
 	NULL,
@@ -37,6 +48,7 @@ vx6_ctl_parse_request(const char *line, size_t len, struct vx6_ctl_request *req,
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		snprintf(err, errlen, "invalid JSON: %s (column %d)", jerr.text, jerr.column);
+		ascii_only(err);
 		return VX6_ERR_MALFORMED;
 	}
 	if (!json_is_object(root)) {
@@ -61,6 +73,7 @@ vx6_ctl_parse_request(const char *line, size_t len, struct vx6_ctl_request *req,
 	}
 	if (!known_command(json_string_value(cmd))) {
 		snprintf(err, errlen, "unknown command \"%.40s\"", json_string_value(cmd));
+		ascii_only(err);
 		json_decref(root);
 		return VX6_ERR_NOT_FOUND;
 	}
@@ -167,7 +180,19 @@ vx6_ctl_reply_error(int64_t id, const char *code, const char *message)
 		return NULL;
 	}
 	json_object_set_new(e, "code", json_string(code));
-	json_object_set_new(e, "message", json_string(message));
+	{
+		json_t *m = json_string(message);
+		if (m == NULL) {
+			/* Not valid UTF-8: send it with the offending bytes replaced. */
+			char *copy = strdup(message ? message : "");
+			if (copy) {
+				ascii_only(copy);
+				m = json_string(copy);
+				free(copy);
+			}
+		}
+		json_object_set_new(e, "message", m ? m : json_string("(unprintable message)"));
+	}
 	json_object_set_new(o, "id", json_integer(id));
 	json_object_set_new(o, "ok", json_false());
 	json_object_set_new(o, "error", e);

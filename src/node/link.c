@@ -30,6 +30,14 @@ on_established(void *ud)
 		n->n_handshaking_in--;
 	n->ctr.sessions_total++;
 	vx6_session_info(l->session, &info);
+	if (memcmp(info.peer_key, n->id.pk, VX6_KEY_LEN) == 0) {
+		/* A node never talks to itself (a forward or peer pointing at our
+		 * own address, or a copied identity elsewhere). */
+		NLOG_WARN(n, "session %s %s reached this node itself: closing it", l->outbound ? "to" : "from",
+		    l->remote_text);
+		vx6_session_close(l->session, VX6_RESET_NOT_ALLOWED, "that is this node's own key");
+		return;
+	}
 	short_id(info.peer_node_id, nid);
 	NLOG_INFO(n, "session %s %s (node %s) established: Noise %s, %s", l->outbound ? "to" : "from",
 	    l->remote_text, nid, info.pattern == VX6_NOISE_IK ? "IK" : "XX", vx6_aead_name(info.aead));

@@ -29,6 +29,8 @@ int vx6_os_file_mode(const char *path);
 int vx6_os_mkdir_p(const char *path, unsigned mode);
 int vx6_os_unlink(const char *path);
 int vx6_os_chmod(const char *path, unsigned mode);
+/* Sets a umask for files this process creates next; returns the old one. */
+unsigned vx6_os_umask(unsigned mask);
 
 /* Takes an exclusive lock on path (created 0600). Returns a handle >= 0, or
  * VX6_ERR_BUSY when another process holds it, or VX6_ERR_IO. The lock dies

@@ -169,6 +169,12 @@ vx6_os_chmod(const char *path, unsigned mode)
 	return chmod(path, (mode_t)mode) == 0 ? 0 : VX6_ERR_IO;
 }
 
+unsigned
+vx6_os_umask(unsigned mask)
+{
+	return (unsigned)umask((mode_t)mask);
+}
+
 int
 vx6_os_lock(const char *path)
 {

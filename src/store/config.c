@@ -204,8 +204,8 @@ services_handler(void *user, const char *section, const char *name, const char *
 		return bad(c, "too many services%s%s", "", "");
 	s = &cfg->services[cfg->n_services];
 	snprintf(s->name, sizeof(s->name), "%s", svc);
-	if (vx6_addr_parse(&s->target, value, false) != 0)
-		return bad(c, "target '%s' is not an address like 127.0.0.1:8080 (service %s)", value, svc);
+	if (vx6_addr_parse(&s->target, value, false) != 0 || s->target.transport != VX6_TRANSPORT_TCP)
+		return bad(c, "target '%s' is not a TCP address like 127.0.0.1:8080 (service %s)", value, svc);
 	if (!vx6_addr_is_loopback(&s->target))
 		return bad(c, "target '%s' of service %s is not a loopback address: VX6 publishes only "
 		    "services that listen on this machine", value, svc);
@@ -213,14 +213,42 @@ services_handler(void *user, const char *section, const char *name, const char *
 	return 1;
 }
 
+/* Debian's libinih reads lines into a 200-byte buffer and parses the rest of
+ * a longer line as a new line (a long comment could turn into a setting).
+ * So comment lines are blanked before inih sees them (line numbers stay),
+ * and a longer setting line is refused. */
+#define INI_LINE_MAX 198
+
 static int
 run_parse(const char *text, ini_handler handler, struct parse_ctx *c, const char *what)
 {
-	int line;
-	char msg[300];
+	int line, lineno = 0;
+	char msg[300], *copy = strdup(text), *p = copy;
 
+	if (copy == NULL) {
+		snprintf(c->err, c->errlen, "%s: out of memory", what);
+		return VX6_ERR_NOMEM;
+	}
+	while (p && *p) {
+		char *eol = strchr(p, '\n'), *q = p;
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+		lineno++;
+		while (q < p + n && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < p + n && (*q == '#' || *q == ';')) {
+			memset(p, ' ', n);   /* a comment, however long, is nothing */
+		} else if (n > INI_LINE_MAX) {
+			snprintf(c->err, c->errlen, "%s line %d is too long (at most %d characters)", what,
+			    lineno, INI_LINE_MAX);
+			free(copy);
+			return VX6_ERR_MALFORMED;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
 	c->err[0] = '\0';
-	line = ini_parse_string(text, handler, c);
+	line = ini_parse_string(copy, handler, c);
+	free(copy);
+
 	if (line == 0)
 		return 0;
 	snprintf(msg, sizeof(msg), "%s", c->err[0] ? c->err : "syntax error");

@@ -4,10 +4,12 @@
  * Feeds: a NUL-terminated copy of the input (text ends at the first NUL) to
  * vx6_config_parse() on a fresh vx6_node_config_defaults() and to
  * vx6_services_parse() on another. Both configs live on the heap (the struct
- * is large).
+ * is large), and to vx6_peers_parse() (the peers file).
  *
  * Invariants:
  *   - every error leaves a non-empty, NUL-terminated message;
+ *   - comment lines (first non-blank character '#' or ';') do not matter:
+ *     the text with them removed parses to the same result and config;
  *   - a parsed config.ini has a valid name, address counts within their caps,
  *     every limit inside its documented range, a known log level and an AEAD
  *     mask this machine can run; vx6_config_render() of it parses again with
@@ -15,9 +17,12 @@
  *     which the template does not write);
  *   - a parsed services.ini has at most VX6_NODE_MAX_SERVICES services with
  *     valid, distinct names and loopback targets, and vx6_services_render()
- *     of it parses again to identical services (name and address, scheme
- *     included).
+ *     of it parses again to identical services (name, address with its
+ *     scheme, private flag, allow list);
+ *   - a parsed peers file adds distinct addresses with a port, at most
+ *     VX6_NODE_MAX_PEERS, and parsing it again adds nothing.
  */
+#include <ctype.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -85,6 +90,57 @@ same_ignoring_scheme(const struct vx6_addr *a, const struct vx6_addr *b)
 	return vx6_addr_equal(&x, &y);
 }
 
+/* A copy of text without its comment lines (caller frees). */
+static char *
+strip_comments(const char *text)
+{
+	size_t n = strlen(text), o = 0;
+	char *out = malloc(n + 1);
+	const char *line = text;
+
+	if (out == NULL)
+		abort();
+	while (*line) {
+		const char *eol = strchr(line, '\n'), *p = line;
+		size_t len = eol ? (size_t)(eol - line) + 1 : strlen(line);
+
+		while (p < line + len && isspace((unsigned char)*p) && *p != '\n')
+			p++;
+		if (*p != '#' && *p != ';') {
+			memcpy(out + o, line, len);
+			o += len;
+		}
+		line += len;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+typedef int parse_fn(const char *text, struct vx6_node_config *cfg, char *err, size_t errlen);
+
+/* Parses text without its comments into a fresh config and compares. */
+static void
+check_comments_ignored(parse_fn *parse, const char *text, int rc, const struct vx6_node_config *cfg)
+{
+	struct vx6_node_config *other = malloc(sizeof(*other));
+	char *stripped = strip_comments(text);
+	char err[512];
+	int rc2;
+
+	if (other == NULL)
+		abort();
+	vx6_node_config_defaults(other);
+	rc2 = parse(stripped, other, err, sizeof(err));
+	if ((rc == 0) != (rc2 == 0))
+		fprintf(stderr, "fuzz_config: removing comment lines changes the result (%d -> %d)\n",
+		    rc, rc2);
+	CHECK((rc == 0) == (rc2 == 0));
+	if (rc == 0)
+		CHECK(memcmp(other, cfg, sizeof(*cfg)) == 0);
+	free(stripped);
+	free(other);
+}
+
 static void
 check_err(const char *err, size_t cap)
 {
@@ -104,6 +160,7 @@ fuzz_config_ini(const char *text)
 		abort();
 	vx6_node_config_defaults(cfg);
 	rc = vx6_config_parse(text, cfg, err, sizeof(err));
+	check_comments_ignored(vx6_config_parse, text, rc, cfg);
 	if (rc != 0) {
 		CHECK(rc == VX6_ERR_MALFORMED);
 		check_err(err, sizeof(err));
@@ -157,6 +214,7 @@ fuzz_services_ini(const char *text)
 		abort();
 	vx6_node_config_defaults(cfg);
 	rc = vx6_services_parse(text, cfg, err, sizeof(err));
+	check_comments_ignored(vx6_services_parse, text, rc, cfg);
 	if (rc != 0) {
 		CHECK(rc == VX6_ERR_MALFORMED);
 		check_err(err, sizeof(err));
@@ -189,11 +247,45 @@ fuzz_services_ini(const char *text)
 			    cfg->services[i].name, a, b);
 		}
 		CHECK(vx6_addr_equal(&again->services[i].target, &cfg->services[i].target));
+		CHECK(again->services[i].is_private == cfg->services[i].is_private);
+		CHECK(again->services[i].n_allow == cfg->services[i].n_allow);
+		for (size_t j = 0; j < cfg->services[i].n_allow; j++)
+			CHECK(strcmp(again->services[i].allow[j], cfg->services[i].allow[j]) == 0);
 	}
 	free(rendered);
 out:
 	free(cfg);
 	free(again);
+}
+
+static void
+fuzz_peers(const char *text)
+{
+	struct vx6_node_config *cfg = malloc(sizeof(*cfg));
+	char err[512];
+	size_t n;
+	int rc;
+
+	if (cfg == NULL)
+		abort();
+	vx6_node_config_defaults(cfg);
+	rc = vx6_peers_parse(text, cfg, err, sizeof(err));
+	CHECK(rc == 0 || rc == VX6_ERR_MALFORMED || rc == VX6_ERR_TOO_LARGE);
+	if (rc != 0) {
+		check_err(err, sizeof(err));
+		free(cfg);
+		return;
+	}
+	CHECK(cfg->n_peers <= VX6_NODE_MAX_PEERS);
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		CHECK(cfg->peers[i].port != 0);
+		for (size_t j = 0; j < i; j++)
+			CHECK(!vx6_addr_equal(&cfg->peers[i], &cfg->peers[j]));
+	}
+	n = cfg->n_peers;
+	CHECK(vx6_peers_parse(text, cfg, err, sizeof(err)) == 0);
+	CHECK(cfg->n_peers == n);
+	free(cfg);
 }
 
 int
@@ -207,6 +299,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	fuzz_config_ini(text);
 	fuzz_services_ini(text);
+	fuzz_peers(text);
 	free(text);
 	return 0;
 }

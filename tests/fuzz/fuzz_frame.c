@@ -60,6 +60,9 @@ model_header_valid(const uint8_t h[VX6_FRAME_HEADER_LEN])
 	case 6: return sid == 0 && (flags & ~1u) == 0 && len == 8;                /* PING */
 	case 7: return sid == 0 && flags == 0 && len == 0;                        /* REKEY */
 	case 8: return sid == 0 && flags == 0 && len >= 2 && len <= 202;          /* GOAWAY */
+#ifdef VX6_FRAME_MAX_RPC
+	case 9: return sid == 0 && flags == 0 && len >= 1 && len <= 32768;        /* RPC */
+#endif
 	default: return false;
 	}
 }

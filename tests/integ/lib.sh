@@ -41,7 +41,6 @@ declare -A NODE_PID=() NODE_PORT=() NODE_LOG=() NODE_RC=()
 NODE_NAMES=()          # every node ever started, in order
 BG_PIDS=()             # helper processes (servers, clients) to kill at exit
 CLEANUP_CMDS=()        # extra shell commands run at exit (e.g. pg_ctl stop)
-ALLOCATED_PORTS=" "    # ports handed out by free_port in this script
 EXTRA_LOGS=()          # logs of helper servers to print on failure
 FAILED=0
 
@@ -80,11 +79,25 @@ dump_logs() {
 }
 
 # fail REASON: one-line verdict, logs, exit 1 (the EXIT trap cleans up).
+# Called in a subshell (e.g. PORT=$(free_port)), it also stops the main
+# script: the subshell has no EXIT trap and its exit alone would be missed.
 fail() {
 	FAILED=1
 	echo "FAIL $TEST_NAME: $*" >&2
 	dump_logs
+	if [ "$BASHPID" != "$$" ]; then
+		: >"$T/.failed"
+		kill -TERM "$$"
+	fi
 	exit 1
+}
+
+_on_signal() {
+	if [ -e "$T/.failed" ]; then
+		FAILED=1   # a subshell failed and already said why
+		exit 1
+	fi
+	fail "interrupted by a signal"
 }
 
 # need CMD...: every tool must be installed (scripts/deps.sh test); a missing
@@ -100,8 +113,12 @@ need() {
 	done
 }
 
+# pass: stops everything (nodes with SIGTERM, checking their exit codes and
+# logs for sanitizer reports), then prints PASS and exits 0.
 pass() {
+	_stop_all || fail "teardown found problems (see above)"
 	printf 'PASS %s (%ss)\n' "$TEST_NAME" "$(elapsed)"
+	exit 0
 }
 
 # ---------------------------------------------------------------- teardown
@@ -136,47 +153,60 @@ wait_pid_exit() {
 	return 0
 }
 
-_cleanup() {
-	local rc=$? n pid c bad=0
-	trap - EXIT INT TERM
-	set +e
+# _stop_all: stops every node still running (SIGTERM, wait: LeakSanitizer
+# runs at exit) and every helper process, then scans all node logs and CLI
+# stderr files for sanitizer reports. Returns 1 if anything was wrong.
+# Idempotent: a stopped node's pid is forgotten.
+_stop_all() {
+	local n pid c bad=0
+	[ "${_STOPPED_ALL:-0}" = 1 ] && return 0
+	_STOPPED_ALL=1
 	for c in "${CLEANUP_CMDS[@]}"; do
-		eval "$c" >/dev/null 2>&1
+		(eval "$c") >/dev/null 2>&1
 	done
+	CLEANUP_CMDS=()
 	for pid in "${BG_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null
 	done
 	for n in "${NODE_NAMES[@]}"; do
 		pid=${NODE_PID[$n]:-}
 		[ -n "$pid" ] || continue
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null
-			if ! wait_pid_exit "$pid" "$(scaled 20)"; then
-				echo "FAIL $TEST_NAME: node $n (pid $pid) did not stop within 20 s of SIGTERM" >&2
-				kill -KILL "$pid" 2>/dev/null
-				wait "$pid" 2>/dev/null
-				bad=1
-			elif [ "$WAIT_RC" -ne 0 ]; then
-				echo "FAIL $TEST_NAME: node $n exited with $WAIT_RC on SIGTERM (expected 0)" >&2
-				bad=1
-			fi
+		NODE_PID[$n]=
+		kill -0 "$pid" 2>/dev/null || continue
+		kill -TERM "$pid" 2>/dev/null
+		if ! wait_pid_exit "$pid" "$(scaled 20)"; then
+			echo "FAIL $TEST_NAME: node $n (pid $pid) did not stop within 20 s of SIGTERM" >&2
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			bad=1
+		elif [ "$WAIT_RC" -ne 0 ]; then
+			echo "FAIL $TEST_NAME: node $n exited with $WAIT_RC on SIGTERM (expected 0)" >&2
+			bad=1
 		fi
 	done
 	for pid in "${BG_PIDS[@]}"; do
 		if kill -0 "$pid" 2>/dev/null; then
 			wait_pid_exit "$pid" 3 || { kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
+		else
+			wait "$pid" 2>/dev/null
 		fi
 	done
+	BG_PIDS=()
 	for n in "${NODE_NAMES[@]}"; do
 		sanitizer_check "${NODE_LOG[$n]}" || bad=1
 	done
 	for c in "$T"/*.cli.err; do
 		[ -f "$c" ] && { sanitizer_check "$c" || bad=1; }
 	done
-	if [ "$bad" -ne 0 ] && [ "$FAILED" -eq 0 ]; then
-		dump_logs
-	fi
-	if [ "$rc" -eq 0 ] && [ "$bad" -ne 0 ]; then
+	return "$bad"
+}
+
+_cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	set +e
+	if ! _stop_all; then
+		[ "$FAILED" -eq 0 ] && dump_logs
 		rc=1
 	fi
 	if [ "${VX6_KEEP:-0}" = 1 ]; then
@@ -187,7 +217,7 @@ _cleanup() {
 	exit "$rc"
 }
 trap _cleanup EXIT
-trap 'fail "interrupted"' INT TERM
+trap _on_signal INT TERM
 
 # ---------------------------------------------------------------- time
 
@@ -213,6 +243,15 @@ wait_until() {
 	done
 }
 
+# output_is VALUE CMD...: CMD's stdout is exactly VALUE (for wait_until:
+# `wait_until 10 "x up" output_is up sj a .state` re-runs sj at every poll,
+# where `test "$(sj a .state)" = up` would be evaluated only once).
+output_is() {
+	local want=$1
+	shift
+	[ "$("$@" 2>/dev/null)" = "$want" ]
+}
+
 # ---------------------------------------------------------------- ports
 
 # port_in_use PORT: anything listening on PORT (any address, TCP)?
@@ -221,14 +260,16 @@ port_in_use() {
 }
 
 # free_port: prints a TCP port that is free on 127.0.0.1 and [::1], chosen
-# from a per-script range (below the ephemeral range), never handed out twice
-# in one script.
+# from a per-script range (20000-31999, below the ephemeral ports), never
+# handed out twice in one script (even to a port not bound yet). Usually
+# called as PORT=$(free_port): the ports handed out are kept in a file,
+# since a variable set in that subshell would be lost.
 free_port() {
 	local base p i
-	base=$(( 20000 + ($(printf '%s' "$TEST_NAME" | cksum | cut -d' ' -f1) % 40) * 250 + ($$ % 50) * 2 ))
+	base=$(( ($(printf '%s' "$TEST_NAME" | cksum | cut -d' ' -f1) % 40) * 250 + ($$ % 50) * 2 ))
 	for ((i = 0; i < 2000; i++)); do
-		p=$(( 20000 + (base - 20000 + i * 7) % 12000 ))
-		case "$ALLOCATED_PORTS" in *" $p "*) continue ;; esac
+		p=$(( 20000 + (base + i * 7) % 12000 ))
+		grep -qx "$p" "$T/.ports" 2>/dev/null && continue
 		port_in_use "$p" && continue
 		if "$PY" - "$p" <<'EOF' 2>/dev/null
 import socket, sys
@@ -240,7 +281,7 @@ for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
     s.close()
 EOF
 		then
-			ALLOCATED_PORTS+="$p "
+			echo "$p" >>"$T/.ports"
 			echo "$p"
 			return 0
 		fi
@@ -412,13 +453,21 @@ same_sha() {
 	[ "$a" = "$b" ] || fail "$3: sha256 differs ($(stat -c %s "$2") of $(stat -c %s "$1") bytes; want $a got $b)"
 }
 
-# http_server DIR: serves DIR on 127.0.0.1:<free port> (python's threading
-# http.server); prints nothing, sets HTTP_PORT, registers for cleanup.
+# http_server DIR: serves DIR on 127.0.0.1:<free port>; sets HTTP_PORT and
+# HTTP_PID, registers it for cleanup. Python's threading http.server, with a
+# listen backlog of 256 (`python3 -m http.server` uses 5, and concurrent
+# clients then wait a 1 s SYN retransmit).
 http_server() {
 	local dir=$1
 	HTTP_PORT=$(free_port)
-	(cd "$dir" && exec "$PY" -m http.server --bind 127.0.0.1 "$HTTP_PORT") \
-		>"$T/http-$HTTP_PORT.log" 2>&1 &
+	"$PY" -c '
+import functools, http.server, sys
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 256
+    daemon_threads = True
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+Server(("127.0.0.1", int(sys.argv[2])), handler).serve_forever()
+' "$dir" "$HTTP_PORT" >"$T/http-$HTTP_PORT.log" 2>&1 &
 	HTTP_PID=$!
 	BG_PIDS+=("$HTTP_PID")
 	EXTRA_LOGS+=("$T/http-$HTTP_PORT.log")
@@ -437,3 +486,39 @@ file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
 
 # size_at_least FILE BYTES
 size_at_least() { [ "$(file_size "$1")" -ge "$2" ]; }
+
+# tcp_probe PORT [TIMEOUT_S]: connects to 127.0.0.1:PORT, sends an HTTP GET,
+# reads until the end and prints how the connection ended:
+#   "reset N"   the peer reset it (RST) after N bytes
+#   "eof N"     the peer closed it in order after N bytes
+#   "timeout N" nothing ended it within TIMEOUT_S (default 10, scaled)
+#   "refused"   nothing listens on PORT
+tcp_probe() {
+	"$PY" - "$1" "$(scaled "${2:-10}")" <<'PYEOF'
+import socket, sys
+port, timeout = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.settimeout(timeout)
+n = 0
+try:
+    s.connect(("127.0.0.1", port))
+except ConnectionRefusedError:
+    print("refused"); sys.exit(0)
+except ConnectionResetError:
+    # A non-blocking connect that completed and was reset at once.
+    print("reset 0"); sys.exit(0)
+try:
+    s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+    while True:
+        b = s.recv(65536)
+        if not b:
+            print("eof %d" % n); break
+        n += len(b)
+except ConnectionResetError:
+    print("reset %d" % n)
+except BrokenPipeError:
+    print("reset %d" % n)
+except socket.timeout:
+    print("timeout %d" % n)
+PYEOF
+}

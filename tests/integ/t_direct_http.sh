@@ -12,6 +12,9 @@
 # 4. Both nodes show exactly one session between them, and return to
 #    0 streams / 0 app connections once the clients are done; the forward
 #    counted 51 connections and has none active.
+# 5. The other direction, with half-close: a 64 MiB upload to a "sink"
+#    service (a TCP server that hashes what it receives and answers with the
+#    count and sha256 only after the client's EOF arrives).
 . "$(dirname "$0")/lib.sh"
 need curl jq ss "$PY"
 
@@ -58,4 +61,53 @@ wait_quiet 30 client owner
 	fail "forward counted $(sj client '.forwards[0].connections_total') connections, want 51"
 [ "$(counter owner streams_total)" = 51 ] || fail "owner counted $(counter owner streams_total) streams, want 51"
 [ "$(counter owner streams_refused)" = 0 ] || fail "owner refused streams"
+
+say "64 MiB upload with half-close"
+SINK_PORT=$(free_port)
+bg "$PY" -c '
+import hashlib, socket, sys, threading
+def serve(c):
+    h, n = hashlib.sha256(), 0
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    c.sendall(("%d %s\n" % (n, h.hexdigest())).encode())
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+' "$SINK_PORT"
+wait_port "$SINK_PORT"
+vx owner service add --name sink --target "127.0.0.1:$SINK_PORT" >/dev/null || fail "service add sink failed"
+LSINK=$(connect_detached client owner sink)
+make_random "$T/up" 64
+answer=$(timeout "$(scaled 120)" "$PY" - "$LSINK" "$T/up" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+with open(sys.argv[2], "rb") as f:
+    while True:
+        b = f.read(1 << 16)
+        if not b:
+            break
+        s.sendall(b)
+s.shutdown(socket.SHUT_WR)
+r = b""
+while True:
+    b = s.recv(200)
+    if not b:
+        break
+    r += b
+print(r.decode().strip())
+EOF
+) || fail "the upload client failed or hung (rc=$?)"
+[ "$answer" = "$((64 * 1024 * 1024)) $(sha "$T/up")" ] ||
+	fail "the sink got '$answer', want '$((64 * 1024 * 1024)) $(sha "$T/up")'"
+wait_quiet 30 client owner
 pass

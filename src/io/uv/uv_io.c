@@ -596,7 +596,12 @@ vx6_uv_listen_ctl(struct vx6_uv *u, const char *path, char *err, size_t errlen)
 	c->h.handle.data = c;
 	c->handles_open = 1;
 	(void)vx6_os_unlink(path);   /* we hold the home lock: any socket here is stale */
-	rc = uv_pipe_bind(&c->h.pipe, path);
+	{
+		/* Created owner-only from the first instant, not chmod'ed after. */
+		unsigned old = vx6_os_umask(077);
+		rc = uv_pipe_bind(&c->h.pipe, path);
+		vx6_os_umask(old);
+	}
 	/* Owner only (uv_pipe_chmod would widen it); the home is 0700 as well. */
 	if (rc == 0 && vx6_os_chmod(path, 0600) != 0)
 		rc = UV_EPERM;
