@@ -78,5 +78,6 @@ int cmd_reload(struct app *a, int argc, char **argv);
 int cmd_resolve(struct app *a, int argc, char **argv);
 int cmd_list(struct app *a, int argc, char **argv);
 int cmd_peer(struct app *a, int argc, char **argv);
+int cmd_dht(struct app *a, int argc, char **argv);
 
 #endif

@@ -84,6 +84,29 @@ cmd_resolve(struct app *a, int argc, char **argv)
 }
 
 int
+cmd_dht(struct app *a, int argc, char **argv)
+{
+	struct app_ctl ctl;
+	json_t *res = NULL;
+	int rc;
+
+	if (argc != 3 || strcmp(argv[1], "holds") != 0) {
+		fprintf(stderr, "usage: vx6 [--home DIR] dht holds NODE.SERVICE\n\n"
+		    "Says whether this node's DHT store holds the record of NODE.SERVICE\n"
+		    "(diagnosis; prints JSON).\n");
+		return app_is_help(argc, argv) ? EXIT_OK : EXIT_USAGE;
+	}
+	if ((rc = app_ctl_open(a, &ctl, false)) != 0)
+		return rc;
+	rc = app_ctl_call(&ctl, "holds", json_pack("{s:s}", "name", argv[2]), &res, NULL, NULL, NULL, 0);
+	app_ctl_close(&ctl);
+	if (rc == 0)
+		app_print_json(res);
+	json_decref(res);
+	return rc;
+}
+
+int
 cmd_list(struct app *a, int argc, char **argv)
 {
 	bool json = argc > 1 && strcmp(argv[1], "--json") == 0;

@@ -17,6 +17,7 @@ static const struct app_cmd commands[] = {
 	{ "resolve", "resolve NODE.SERVICE through the registry and the DHT", cmd_resolve },
 	{ "list", "known nodes and services (local registry)", cmd_list },
 	{ "peer", "add, list or remove bootstrap peers", cmd_peer },
+	{ "dht", "diagnosis: `dht holds NODE.SERVICE`", cmd_dht },
 	{ NULL, NULL, NULL },
 };
 

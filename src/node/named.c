@@ -1292,3 +1292,31 @@ named_list_json(struct vx6_node *n)
 	}
 	return json_pack("{s:o,s:o}", "nodes", nodes, "services", services);
 }
+
+struct holds_ctx {
+	unsigned n;
+};
+
+static void
+count_value(void *ud, const uint8_t *value, size_t len)
+{
+	(void)value;
+	(void)len;
+	((struct holds_ctx *)ud)->n++;
+}
+
+json_t *
+named_holds_json(struct vx6_node *n, const char *node_name, const char *service)
+{
+	uint8_t key[VX6_DHT_ID_LEN];
+	struct holds_ctx hc = { 0 };
+
+	if (n->dht == NULL)
+		return json_pack("{s:b,s:i}", "holds", 0, "values", 0);
+	if (service && *service)
+		vx6_dhtkey_service(node_name, service, key);
+	else
+		vx6_dhtkey_node_name(node_name, key);
+	vx6_dht_local_get(n->dht, key, count_value, &hc);
+	return json_pack("{s:b,s:i}", "holds", hc.n > 0, "values", (int)hc.n);
+}

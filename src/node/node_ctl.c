@@ -290,6 +290,15 @@ handle(struct vx6_node *n, struct ctl_client *c, const char *line, size_t len)
 		handle_connect_open(n, c, &req);
 	} else if (strcmp(req.cmd, "resolve") == 0) {
 		handle_resolve(n, c, &req);
+	} else if (strcmp(req.cmd, "holds") == 0) {
+		const char *name = vx6_ctl_arg_str(&req, "name", &bad), *dot;
+		char node_name[VX6_NAME_BUF];
+		if (name == NULL || (dot = strchr(name, '.')) == NULL || !service_name_ok(name)) {
+			ctl_send(n, c->conn_id, vx6_ctl_reply_error(req.id, "invalid", "holds needs NODE.SERVICE"));
+		} else {
+			snprintf(node_name, sizeof(node_name), "%.*s", (int)(dot - name), name);
+			ctl_send(n, c->conn_id, vx6_ctl_reply_ok(req.id, named_holds_json(n, node_name, dot + 1)));
+		}
 	} else if (strcmp(req.cmd, "list") == 0) {
 		ctl_send(n, c->conn_id, vx6_ctl_reply_ok(req.id, named_list_json(n)));
 	} else if (strcmp(req.cmd, "connect.list") == 0) {

@@ -316,6 +316,9 @@ uint64_t named_resolve(struct vx6_node *n, const char *node_name, const char *se
 void named_forward_gone(struct vx6_node *n, struct forward *f);
 json_t *named_status_json(struct vx6_node *n);
 json_t *named_list_json(struct vx6_node *n);
+/* Whether this node's DHT store holds values for node.service (or, with an
+ * empty service, for the node name): for tests and diagnosis. */
+json_t *named_holds_json(struct vx6_node *n, const char *node_name, const char *service);
 struct link *named_link_to(struct vx6_node *n, const uint8_t id[VX6_NODE_ID_LEN]);
 uint64_t node_wall(struct vx6_node *n);
 
