@@ -112,72 +112,84 @@ finish_sign(struct vx6_writer *w, const struct vx6_identity *id, const char *dom
 	return w->err ? w->err : (int)w->off;
 }
 
-int
-vx6_node_record_sign(struct vx6_node_record *r, const struct vx6_identity *id, uint8_t *out, size_t cap)
+/* Writes one record's body (header included). */
+typedef int body_fn(const void *r, struct vx6_writer *w);
+
+static int
+node_body_fn(const void *r, struct vx6_writer *w)
+{
+	return node_body(r, w);
+}
+
+static int
+service_body_fn(const void *r, struct vx6_writer *w)
+{
+	return service_body(r, w);
+}
+
+static int
+catalog_body_fn(const void *r, struct vx6_writer *w)
+{
+	return catalog_body(r, w);
+}
+
+/* Body, then a signature made now (sig filled) or the one given. */
+static int
+emit(body_fn *body, const void *r, const struct vx6_identity *id, const char *domain,
+    uint8_t sig[VX6_SIG_LEN], uint8_t *out, size_t cap)
 {
 	struct vx6_writer w;
 	int rc;
 
+	vx6_writer_init(&w, out, cap);
+	if ((rc = body(r, &w)) != 0)
+		return rc;
+	if (id)
+		return finish_sign(&w, id, domain, sig);
+	vx6_write_bytes(&w, sig, VX6_SIG_LEN);
+	return w.err ? w.err : (int)w.off;
+}
+
+int
+vx6_node_record_sign(struct vx6_node_record *r, const struct vx6_identity *id, uint8_t *out, size_t cap)
+{
 	memcpy(r->key, id->pk, VX6_KEY_LEN);
 	memcpy(r->node_id, id->node_id, VX6_NODE_ID_LEN);
-	vx6_writer_init(&w, out, cap);
-	if ((rc = node_body(r, &w)) != 0)
-		return rc;
-	return finish_sign(&w, id, "node-record/v1", r->sig);
+	return emit(node_body_fn, r, id, "node-record/v1", r->sig, out, cap);
 }
 
 int
 vx6_service_record_sign(struct vx6_service_record *r, const struct vx6_identity *id, uint8_t *out,
     size_t cap)
 {
-	struct vx6_writer w;
-	int rc;
-
 	memcpy(r->owner_key, id->pk, VX6_KEY_LEN);
-	vx6_writer_init(&w, out, cap);
-	if ((rc = service_body(r, &w)) != 0)
-		return rc;
-	return finish_sign(&w, id, "service-record/v1", r->sig);
+	return emit(service_body_fn, r, id, "service-record/v1", r->sig, out, cap);
 }
 
 int
 vx6_catalog_record_sign(struct vx6_catalog_record *r, const struct vx6_identity *id, uint8_t *out,
     size_t cap)
 {
-	struct vx6_writer w;
-	int rc;
-
 	memcpy(r->owner_key, id->pk, VX6_KEY_LEN);
-	vx6_writer_init(&w, out, cap);
-	if ((rc = catalog_body(r, &w)) != 0)
-		return rc;
-	return finish_sign(&w, id, "catalog-record/v1", r->sig);
+	return emit(catalog_body_fn, r, id, "catalog-record/v1", r->sig, out, cap);
 }
 
 int
 vx6_node_record_encode(const struct vx6_node_record *r, uint8_t *out, size_t cap)
 {
-	struct vx6_writer w;
-	int rc;
+	uint8_t sig[VX6_SIG_LEN];
 
-	vx6_writer_init(&w, out, cap);
-	if ((rc = node_body(r, &w)) != 0)
-		return rc;
-	vx6_write_bytes(&w, r->sig, VX6_SIG_LEN);
-	return w.err ? w.err : (int)w.off;
+	memcpy(sig, r->sig, VX6_SIG_LEN);
+	return emit(node_body_fn, r, NULL, NULL, sig, out, cap);
 }
 
 int
 vx6_service_record_encode(const struct vx6_service_record *r, uint8_t *out, size_t cap)
 {
-	struct vx6_writer w;
-	int rc;
+	uint8_t sig[VX6_SIG_LEN];
 
-	vx6_writer_init(&w, out, cap);
-	if ((rc = service_body(r, &w)) != 0)
-		return rc;
-	vx6_write_bytes(&w, r->sig, VX6_SIG_LEN);
-	return w.err ? w.err : (int)w.off;
+	memcpy(sig, r->sig, VX6_SIG_LEN);
+	return emit(service_body_fn, r, NULL, NULL, sig, out, cap);
 }
 
 int

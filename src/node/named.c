@@ -961,28 +961,46 @@ chose(struct vx6_node *n, struct resolve *r, struct cands *c, int i)
 		lookup_node(n, r);
 }
 
-static void
-resolve_step(struct vx6_node *n, struct resolve *r)
+/* A candidate set for r, or NULL after failing r. */
+static struct cands *
+cands_new(struct vx6_node *n, struct resolve *r)
 {
 	struct cands *c = calloc(1, sizeof(*c));
-	uint8_t key[VX6_DHT_ID_LEN];
-	int i;
 
 	if (c == NULL) {
 		resolve_fail(n, r, "failed", "out of memory");
-		return;
+		return NULL;
 	}
 	c->r = r;
 	c->n = n;
+	return c;
+}
+
+/* Applies the pinning rules to c, continues with the choice; frees c. */
+static void
+pick(struct vx6_node *n, struct resolve *r, struct cands *c)
+{
+	int i = choose(n, r, c);
+
+	if (i >= 0)
+		chose(n, r, c, i);
+	free(c);
+}
+
+static void
+resolve_step(struct vx6_node *n, struct resolve *r)
+{
+	struct cands *c = cands_new(n, r);
+	uint8_t key[VX6_DHT_ID_LEN];
+
+	if (c == NULL)
+		return;
 	/* A registry hit avoids the DHT altogether. */
 	if (n->reg)
 		(void)vx6_registry_services(n->reg, r->node_name, r->service, node_wall(n), registry_cand, c);
 	if (c->count > 0 && !r->fresh) {
 		r->from_registry = true;
-		i = choose(n, r, c);
-		if (i >= 0)
-			chose(n, r, c, i);
-		free(c);
+		pick(n, r, c);
 		return;
 	}
 	free(c);
@@ -1109,14 +1127,9 @@ static void
 resolve_lookup_done(struct vx6_node *n, struct resolve *r, const struct vx6_dht_result *res)
 {
 	if (r->stage == R_SVC_LOOKUP) {
-		struct cands *c = calloc(1, sizeof(*c));
-		int i;
-		if (c == NULL) {
-			resolve_fail(n, r, "failed", "out of memory");
+		struct cands *c = cands_new(n, r);
+		if (c == NULL)
 			return;
-		}
-		c->r = r;
-		c->n = n;
 		r->dht_hops = res->hops;
 		for (unsigned v = 0; v < res->n_values; v++)
 			add_cand(c, res->values[v].value, res->values[v].len, res->values[v].holders);
@@ -1127,10 +1140,7 @@ resolve_lookup_done(struct vx6_node *n, struct resolve *r, const struct vx6_dht_
 			try_private(n, r);
 			return;
 		}
-		i = choose(n, r, c);
-		if (i >= 0)
-			chose(n, r, c, i);
-		free(c);
+		pick(n, r, c);
 		return;
 	}
 	if (r->stage == R_NAME_LOOKUP) {
