@@ -34,6 +34,7 @@ case $name in
   fuzz_handshake) maxlen=640 ;;       # 3 control bytes + a 512-byte message + slack
   fuzz_frame) maxlen=4096 ;;
   fuzz_record) maxlen=4096 ;;        # records are at most 1024 bytes; sync carries several
+  fuzz_dht) maxlen=4096 ;;           # a sequence of short messages and clock steps
   fuzz_pins) maxlen=4096 ;;
   fuzz_ctl) maxlen=8192 ;;
   fuzz_config) maxlen=8192 ;;
