@@ -6,6 +6,7 @@
 
 #include "app/app.h"
 #include "lib/err.h"
+#include "os/os.h"
 #include "store/config.h"
 #include "store/keyfile.h"
 
@@ -20,8 +21,12 @@ static const char init_help[] =
     "  --advertise ADDR  the address other nodes should use, when it differs\n"
     "  --peer ADDR       a node to join the network through (repeatable)\n"
     "  --force           replace an existing identity (the old key is lost)\n"
-    "  --no-probe        accepted for compatibility (name clash probing needs a network)\n"
+    "  --no-probe        do not probe the network for other nodes using this name\n"
+    "                    (with --peer, init starts the node briefly, joins, asks the\n"
+    "                    DHT who claims the name, and warns; at most ~15 s)\n"
     "  --json            print the result as JSON\n";
+
+static void probe_at_init(struct app *a, const char *name, bool json);
 
 int
 cmd_init(struct app *a, int argc, char **argv)
@@ -35,7 +40,7 @@ cmd_init(struct app *a, int argc, char **argv)
 	};
 	struct vx6_node_config *cfg;
 	struct vx6_identity id;
-	bool force = false, json = false;
+	bool force = false, json = false, no_probe = false;
 	char err[512], *text;
 	int c, rc, lock;
 
@@ -61,7 +66,7 @@ cmd_init(struct app *a, int argc, char **argv)
 		case 'p': arr = cfg->peers; n = &cfg->n_peers; max = VX6_NODE_MAX_PEERS; break;
 		case 'f': force = true; break;
 		case 'j': json = true; break;
-		case 'P': break;
+		case 'P': no_probe = true; break;
 		case 'h': printf("%s", init_help); free(cfg); return EXIT_OK;
 		default: free(cfg); return app_usage_error("init", "unknown option");
 		}
@@ -147,12 +152,178 @@ cmd_init(struct app *a, int argc, char **argv)
 		}
 	}
 	vx6_identity_wipe(&id);
+	if (!no_probe && cfg->n_peers > 0)
+		probe_at_init(a, cfg->name, json);
 	free(cfg);
 	return EXIT_OK;
 }
 
+/* Prints what a probe found; returns the number of other claimants. */
+static size_t
+print_probe(json_t *res, const char *name, bool json)
+{
+	json_t *arr = json_object_get(res, "claimed_by"), *v;
+	size_t i, n = json_array_size(arr);
+
+	if (json) {
+		app_print_json(res);
+		return n;
+	}
+	if (n == 0) {
+		printf("probe: no other node claims the name %s (asked %lld nodes)\n", name,
+		    (long long)json_integer_value(json_object_get(res, "holders_asked")));
+		return 0;
+	}
+	fprintf(stderr, "WARNING: the name %s is already claimed by %zu other key(s):\n", name, n);
+	json_array_foreach(arr, i, v)
+		fprintf(stderr, "           %s (record issued at %lld)\n", json_string_value(json_object_get(v,
+		    "key")), (long long)json_integer_value(json_object_get(v, "issued_at")));
+	fprintf(stderr, "         Nodes that pinned another key for %s will refuse this one under that "
+	    "name.\n         Consider another name: vx6 identity rename --name NEW\n", name);
+	return n;
+}
+
+/* Asks the running node who else claims name. */
+static int
+probe_running(struct app *a, const char *name, json_t **res)
+{
+	struct app_ctl ctl;
+	int rc;
+
+	*res = NULL;
+	if ((rc = app_ctl_open(a, &ctl, true)) != 0)
+		return rc;
+	rc = app_ctl_call(&ctl, "probe", json_pack("{s:s}", "name", name), res, NULL, NULL, NULL, 0);
+	app_ctl_close(&ctl);
+	return rc;
+}
+
+/* Polls the node's status until it joined a network (bounded). */
+static bool
+wait_joined(struct app *a, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 200) {
+		struct app_ctl ctl;
+		json_t *res = NULL;
+		bool joined = false;
+		if (app_ctl_open(a, &ctl, true) == 0) {
+			if (app_ctl_call(&ctl, "status", NULL, &res, NULL, NULL, NULL, 0) == 0)
+				joined = json_is_true(json_object_get(json_object_get(res, "named"), "joined"));
+			json_decref(res);
+			app_ctl_close(&ctl);
+			if (joined)
+				return true;
+		}
+		vx6_os_sleep_ms(200);
+	}
+	return false;
+}
+
+/* `init --peer`: start the new node briefly, join, probe, stop it. */
+static void
+probe_at_init(struct app *a, const char *name, bool json)
+{
+	char *argv[] = { "vx6", "--home", a->home.dir, "node", "--log-level", "error", NULL };
+	long child = vx6_os_spawn_self(argv);
+	json_t *res = NULL;
+
+	if (child < 0) {
+		fprintf(stderr, "vx6: could not start the node to probe for name clashes\n");
+		return;
+	}
+	if (!wait_joined(a, 12000))
+		fprintf(stderr, "vx6: could not probe for name clashes: no peer answered within 12 s "
+		    "(the node will keep trying when it runs)\n");
+	else if (probe_running(a, name, &res) == 0)
+		print_probe(res, name, json);
+	json_decref(res);
+	vx6_os_stop_child(child, 5000);
+}
+
+static const char rename_help[] =
+    "usage: vx6 [--home DIR] identity rename --name NEW [--no-probe]\n\n"
+    "Changes this node's name (a label; the key stays). With a running node the\n"
+    "network is probed first for other keys claiming NEW (a warning lists them),\n"
+    "then the node reloads and republishes under the new name.\n";
+
+static int
+identity_rename(struct app *a, int argc, char **argv)
+{
+	const char *name = NULL;
+	bool no_probe = false, running;
+	char *text = NULL, *out, *line, *eol;
+	json_t *res = NULL;
+	size_t len, off = 0;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+			name = argv[++i];
+		else if (strcmp(argv[i], "--no-probe") == 0)
+			no_probe = true;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("%s", rename_help);
+			return EXIT_OK;
+		} else
+			return app_usage_error("identity rename", "unexpected argument '%s'", argv[i]);
+	}
+	if (name == NULL || !vx6_name_valid(name))
+		return app_usage_error("identity rename", "--name NEW is required: %s",
+		    name ? vx6_name_why_invalid(name) : "1-15 characters of a-z, 0-9, -");
+	if ((rc = app_home(a)) != 0)
+		return rc;
+	running = probe_running(a, name, &res) == 0;
+	if (running && !no_probe)
+		print_probe(res, name, false);
+	json_decref(res);
+	if (vx6_os_read_file(a->home.config, 1 << 20, &text, &len) != 0) {
+		fprintf(stderr, "vx6: cannot read %s\n", a->home.config);
+		return EXIT_CONFIG;
+	}
+	/* Replace the name line only: comments and other settings stay. */
+	out = malloc(len + 64);
+	if (out == NULL) {
+		free(text);
+		return EXIT_ERROR;
+	}
+	bool done = false;
+	for (line = text; line && *line; line = eol ? eol + 1 : NULL) {
+		char *p = line;
+		eol = strchr(line, '\n');
+		size_t n = eol ? (size_t)(eol - line) + 1 : strlen(line);
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!done && strncmp(p, "name", 4) == 0 && (p[4] == ' ' || p[4] == '=' || p[4] == '\t')) {
+			off += (size_t)sprintf(out + off, "name = %s\n", name);
+			done = true;
+		} else {
+			memcpy(out + off, line, n);
+			off += n;
+		}
+	}
+	free(text);
+	if (!done || vx6_os_write_file_atomic(a->home.config, out, off, 0644) != 0) {
+		fprintf(stderr, "vx6: cannot update the name in %s\n", a->home.config);
+		free(out);
+		return EXIT_CONFIG;
+	}
+	free(out);
+	if (running) {
+		struct app_ctl ctl;
+		if (app_ctl_open(a, &ctl, true) == 0) {
+			(void)app_ctl_call(&ctl, "reload", NULL, &res, NULL, NULL, NULL, 0);
+			json_decref(res);
+			app_ctl_close(&ctl);
+		}
+	}
+	printf("renamed to %s%s\n", name, running ? " (the node republishes under the new name)" :
+	    " (takes effect when the node starts)");
+	return EXIT_OK;
+}
+
 static const char identity_help[] =
-    "usage: vx6 [--home DIR] identity [--json]\n\n"
+    "usage: vx6 [--home DIR] identity [--json]\n"
+    "       vx6 [--home DIR] identity rename --name NEW [--no-probe]\n\n"
     "Prints this node's name, node ID (BLAKE2b-256 of the public key) and\n"
     "Ed25519 public key (the value other nodes pass as --peer-key).\n";
 
@@ -165,6 +336,8 @@ cmd_identity(struct app *a, int argc, char **argv)
 	bool json = false;
 	int rc;
 
+	if (argc > 1 && strcmp(argv[1], "rename") == 0)
+		return identity_rename(a, argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			json = true;

@@ -20,7 +20,7 @@ ascii_only(char *s)
 
 const char *const vx6_ctl_commands[] = {
 	"status", "reload", "connect.open", "connect.list", "connect.close", "ping", "resolve", "list",
-	"holds", NULL,
+	"holds", "probe", NULL,
 };
 
 static bool

@@ -1053,6 +1053,53 @@ try_private(struct vx6_node *n, struct resolve *r)
 		resolve_fail(n, r, "busy", "too many lookups in progress; try again");
 }
 
+/* A probe's answer: every other key that claims the name. */
+static void
+probe_done(struct vx6_node *n, struct resolve *r, const struct vx6_dht_result *res)
+{
+	json_t *arr = json_array();
+	char k[VX6_KEY_TEXT_LEN];
+
+	for (unsigned v = 0; v < res->n_values; v++) {
+		struct vx6_node_record rec;
+		if (vx6_node_record_decode(&rec, res->values[v].value, res->values[v].len, node_wall(n)) != 0 ||
+		    strcmp(rec.name, r->node_name) != 0 || memcmp(rec.key, n->id.pk, VX6_KEY_LEN) == 0)
+			continue;
+		key_text(rec.key, k);
+		json_array_append_new(arr, json_pack("{s:s,s:I,s:I}", "key", k, "seq", (json_int_t)rec.seq,
+		    "issued_at", (json_int_t)rec.issued_at));
+	}
+	ctl_send(n, r->ctl_id, vx6_ctl_reply_ok(r->reply_id, json_pack("{s:s,s:o,s:b,s:i}", "name",
+	    r->node_name, "claimed_by", arr, "joined", n->joined, "holders_asked", (int)res->n_closest)));
+	resolve_free(n, r);
+}
+
+uint64_t
+named_probe(struct vx6_node *n, const char *node_name, uint64_t ctl_id, int64_t reply_id)
+{
+	struct resolve *r;
+	uint8_t key[VX6_DHT_ID_LEN];
+
+	if (n->dht == NULL || (r = calloc(1, sizeof(*r))) == NULL)
+		return 0;
+	r->id = n->next_resolve_id++;
+	r->probe = true;
+	snprintf(r->node_name, sizeof(r->node_name), "%s", node_name);
+	r->ctl_id = ctl_id;
+	r->reply_id = reply_id;
+	r->started = node_now(n);
+	r->stage = R_NAME_LOOKUP;
+	r->next = n->resolves;
+	n->resolves = r;
+	vx6_dhtkey_node_name(node_name, key);
+	r->lookup_id = vx6_dht_lookup(n->dht, key, true, node_now(n));
+	if (r->lookup_id == 0) {
+		resolve_free(n, r);
+		return 0;
+	}
+	return r->id;
+}
+
 /* Node records claiming the name: the owner's key by the pinning rules. */
 static void
 name_lookup_done(struct vx6_node *n, struct resolve *r, const struct vx6_dht_result *res)
@@ -1144,7 +1191,10 @@ resolve_lookup_done(struct vx6_node *n, struct resolve *r, const struct vx6_dht_
 		return;
 	}
 	if (r->stage == R_NAME_LOOKUP) {
-		name_lookup_done(n, r, res);
+		if (r->probe)
+			probe_done(n, r, res);
+		else
+			name_lookup_done(n, r, res);
 		return;
 	}
 	if (r->stage == R_CATALOG_LOOKUP) {

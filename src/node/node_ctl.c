@@ -290,6 +290,12 @@ handle(struct vx6_node *n, struct ctl_client *c, const char *line, size_t len)
 		handle_connect_open(n, c, &req);
 	} else if (strcmp(req.cmd, "resolve") == 0) {
 		handle_resolve(n, c, &req);
+	} else if (strcmp(req.cmd, "probe") == 0) {
+		const char *name = vx6_ctl_arg_str(&req, "name", &bad);
+		if (name == NULL || !vx6_name_valid(name))
+			ctl_send(n, c->conn_id, vx6_ctl_reply_error(req.id, "invalid", "probe needs a node name"));
+		else if (named_probe(n, name, c->conn_id, req.id) == 0)
+			ctl_send(n, c->conn_id, vx6_ctl_reply_error(req.id, "busy", "cannot probe now"));
 	} else if (strcmp(req.cmd, "holds") == 0) {
 		const char *name = vx6_ctl_arg_str(&req, "name", &bad), *dot;
 		char node_name[VX6_NAME_BUF];

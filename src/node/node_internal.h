@@ -179,6 +179,7 @@ struct resolve {
 	int64_t reply_id;
 	struct forward *fwd;         /* ... or a forward */
 	bool from_registry;
+	bool probe;                  /* only list the keys claiming node_name */
 	unsigned holders;
 	unsigned dht_hops;
 	uint8_t owner_key[VX6_KEY_LEN];
@@ -319,6 +320,9 @@ json_t *named_list_json(struct vx6_node *n);
 /* Whether this node's DHT store holds values for node.service (or, with an
  * empty service, for the node name): for tests and diagnosis. */
 json_t *named_holds_json(struct vx6_node *n, const char *node_name, const char *service);
+/* Asks the network which keys claim node_name (a name-clash probe); the
+ * reply goes to ctl_id. Returns 0 when named mode does not run. */
+uint64_t named_probe(struct vx6_node *n, const char *node_name, uint64_t ctl_id, int64_t reply_id);
 struct link *named_link_to(struct vx6_node *n, const uint8_t id[VX6_NODE_ID_LEN]);
 uint64_t node_wall(struct vx6_node *n);
 

@@ -70,6 +70,13 @@ int vx6_os_addr_watch_open(void);
 void vx6_os_addr_watch_drain(int fd);
 void vx6_os_addr_watch_close(int fd);
 
+/* Starts this program again with argv (argv[0] is ignored), stdout and
+ * stderr to /dev/null. Returns a handle (> 0) or a negative vx6_err. */
+long vx6_os_spawn_self(char *const argv[]);
+/* Asks the process to stop (SIGTERM), waits up to timeout_ms, then kills it. */
+void vx6_os_stop_child(long handle, int timeout_ms);
+void vx6_os_sleep_ms(int ms);
+
 /* Wall-clock seconds since the epoch. */
 int64_t vx6_os_wall_time(void);
 

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -404,6 +406,58 @@ vx6_os_addr_watch_close(int fd)
 {
 	if (fd >= 0)
 		close(fd);
+}
+
+long
+vx6_os_spawn_self(char *const argv[])
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	pid_t pid;
+
+	if (n <= 0)
+		return VX6_ERR_IO;
+	self[n] = '\0';
+	pid = fork();
+	if (pid < 0)
+		return VX6_ERR_IO;
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(self, argv);
+		_exit(127);
+	}
+	return (long)pid;
+}
+
+void
+vx6_os_stop_child(long handle, int timeout_ms)
+{
+	pid_t pid = (pid_t)handle;
+	int status;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	for (int waited = 0; waited < timeout_ms; waited += 50) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return;
+		vx6_os_sleep_ms(50);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}
+
+void
+vx6_os_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 int64_t
