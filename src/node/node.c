@@ -7,7 +7,7 @@
 
 #include "lib/err.h"
 
-#define PEER_READ_BUF (128 * 1024)
+#define PEER_READ_BUF (256 * 1024)
 #define CTL_READ_BUF 4096
 
 void
@@ -374,6 +374,7 @@ node_after_event(struct vx6_node *n)
 {
 	uint64_t next = VX6_TIME_NEVER, e;
 
+	pump_flush_dirty(n);
 	for (struct link *l = n->links; l; l = l->next) {
 		link_flush(l);
 		e = link_expiry(l);

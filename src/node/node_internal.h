@@ -115,6 +115,9 @@ struct pump {
 	bool shut_sent;
 	bool reading;
 	struct vx6_chunkq to_app;    /* received before the app socket could take it */
+	struct vx6_chunkq out_app;   /* received this event: written as one writev after it */
+	bool dirty;                  /* on the node's list of pumps to flush */
+	struct pump *next_dirty;
 	size_t app_inflight;         /* written to the app, not yet confirmed */
 	struct vx6_chunkq to_stream; /* read from the app, waiting for credit */
 	uint64_t bytes_up, bytes_down;
@@ -237,6 +240,7 @@ struct vx6_node {
 	bool joined;                     /* some peer answered: the network is reachable */
 	char boot_status[320];
 	uint64_t sweep_at;
+	struct pump *dirty_pumps;        /* pumps with data for their app (out_app) */
 	struct resolve *resolves;
 	uint64_t next_resolve_id;
 	uint64_t named_ctr_rejected_records;
@@ -283,6 +287,8 @@ void pump_stream_writable(struct pump *p);
 void pump_stream_accepted(struct pump *p);
 void pump_abort(struct pump *p, uint16_t code, const char *reason);
 struct vx6_chunk *pump_read_buffer(struct pump *p);
+/* Writes every dirty pump's out_app queue (one writev each). */
+void pump_flush_dirty(struct vx6_node *n);
 
 /* forward.c */
 /* peer NULL: named mode, service is "node.service". */

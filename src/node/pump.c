@@ -22,6 +22,7 @@ pump_new(struct vx6_node *n, bool client)
 	p->node = n;
 	p->client = client;
 	vx6_chunkq_init(&p->to_app);
+	vx6_chunkq_init(&p->out_app);
 	vx6_chunkq_init(&p->to_stream);
 	p->created_at = node_now(n);
 	return p;
@@ -87,7 +88,7 @@ static void
 maybe_shutdown_app(struct pump *p)
 {
 	if (p->remote_fin && p->app_connected && !p->shut_sent && p->to_app.count == 0 &&
-	    !p->app_closing) {
+	    p->out_app.count == 0 && !p->app_closing) {
 		p->shut_sent = true;
 		p->node->io->shutdown(p->node->io_ud, p->app_id);
 	}
@@ -194,11 +195,57 @@ pump_on_app_wrote(struct pump *p, size_t bytes, int status)
 		maybe_shutdown_app(p);
 }
 
+/* Queues c for the app; everything queued during one event goes out as one
+ * writev (pump_flush_dirty, called at the end of every node entry point). */
 static void
 write_to_app(struct pump *p, struct vx6_chunk *c)
 {
 	p->app_inflight += c->len;
-	node_write(p->node, p->app_id, c);
+	vx6_chunkq_push(&p->out_app, c);
+	if (!p->dirty) {
+		p->dirty = true;
+		p->next_dirty = p->node->dirty_pumps;
+		p->node->dirty_pumps = p;
+	}
+}
+
+void
+pump_flush_dirty(struct vx6_node *n)
+{
+	struct pump *p;
+
+	while ((p = n->dirty_pumps) != NULL) {
+		n->dirty_pumps = p->next_dirty;
+		p->dirty = false;
+		p->next_dirty = NULL;
+		if (p->out_app.count == 0)
+			continue;
+		if (n->io->write(n->io_ud, p->app_id, &p->out_app) != 0) {
+			/* The socket is going away: the bytes are dropped, credit owed. */
+			struct vx6_session *s = session_of(p);
+			size_t bytes = p->out_app.bytes;
+			vx6_chunkq_clear(&p->out_app);
+			p->app_inflight -= bytes < p->app_inflight ? bytes : p->app_inflight;
+			if (s && p->sid)
+				vx6_session_consumed(s, p->sid, bytes);
+		}
+		maybe_shutdown_app(p);   /* a FIN may have waited for this data */
+	}
+}
+
+static void
+undirty(struct pump *p)
+{
+	struct pump **pp;
+
+	if (!p->dirty)
+		return;
+	for (pp = &p->node->dirty_pumps; *pp; pp = &(*pp)->next_dirty)
+		if (*pp == p) {
+			*pp = p->next_dirty;
+			break;
+		}
+	p->dirty = false;
 }
 
 void
@@ -237,9 +284,11 @@ pump_on_app_closed(struct pump *p)
 	struct vx6_session *s = session_of(p);
 
 	/* Queued data for the app is dropped: its credit is still owed. */
-	if (s && p->sid && p->to_app.bytes)
-		vx6_session_consumed(s, p->sid, p->to_app.bytes);
+	undirty(p);
+	if (s && p->sid && p->to_app.bytes + p->out_app.bytes)
+		vx6_session_consumed(s, p->sid, p->to_app.bytes + p->out_app.bytes);
 	vx6_chunkq_clear(&p->to_app);
+	vx6_chunkq_clear(&p->out_app);
 	vx6_chunkq_clear(&p->to_stream);
 	if (stream_live(p))
 		vx6_session_reset(p->link->session, p->sid, VX6_RESET_CANCEL, "the local connection closed");

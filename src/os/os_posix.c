@@ -21,6 +21,9 @@
 #endif
 
 #include "lib/err.h"
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 int
 vx6_os_read_file(const char *path, size_t max, char **out, size_t *len)
@@ -458,6 +461,15 @@ vx6_os_sleep_ms(int ms)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+void
+vx6_os_tune_allocator(void)
+{
+#ifdef __GLIBC__
+	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+#endif
 }
 
 int64_t

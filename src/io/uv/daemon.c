@@ -160,6 +160,7 @@ vx6_daemon_run(const struct vx6_daemon_opts *opts)
 	d.env.random = vx6_env_sodium_random;
 	d.env.log = &d.log;
 	signal(SIGPIPE, SIG_IGN);
+	vx6_os_tune_allocator();
 
 	lock = vx6_os_lock(home->lock);
 	if (lock == VX6_ERR_BUSY) {
