@@ -206,6 +206,10 @@ static const enum token ik_msgs[2][5] = {
 	{ T_E, T_ES, T_S, T_SS, T_END },
 	{ T_E, T_EE, T_SE, T_END, T_END },
 };
+static const enum token nk_msgs[2][5] = {
+	{ T_E, T_ES, T_END, T_END, T_END },
+	{ T_E, T_EE, T_END, T_END, T_END },
+};
 static const enum token xx_msgs[3][5] = {
 	{ T_E, T_END, T_END, T_END, T_END },
 	{ T_E, T_EE, T_S, T_ES, T_END },
@@ -215,7 +219,7 @@ static const enum token xx_msgs[3][5] = {
 static int
 pattern_msgs(enum vx6_noise_pattern p)
 {
-	return p == VX6_NOISE_IK ? 2 : 3;
+	return p == VX6_NOISE_XX ? 3 : 2;
 }
 
 static const enum token *
@@ -223,7 +227,11 @@ pattern_tokens(enum vx6_noise_pattern p, int idx)
 {
 	if (idx < 0 || idx >= pattern_msgs(p))
 		return NULL;
-	return p == VX6_NOISE_IK ? ik_msgs[idx] : xx_msgs[idx];
+	switch (p) {
+	case VX6_NOISE_IK: return ik_msgs[idx];
+	case VX6_NOISE_NK: return nk_msgs[idx];
+	default: return xx_msgs[idx];
+	}
 }
 
 int
@@ -235,21 +243,26 @@ vx6_noise_hs_init(struct vx6_noise_hs *hs, enum vx6_noise_pattern pattern, bool 
 	size_t nlen;
 
 	memset(hs, 0, sizeof(*hs));
-	if (pattern != VX6_NOISE_IK && pattern != VX6_NOISE_XX)
+	if (pattern != VX6_NOISE_IK && pattern != VX6_NOISE_XX && pattern != VX6_NOISE_NK)
 		return VX6_ERR_INVAL;
-	if ((pattern == VX6_NOISE_IK && initiator) != (rs != NULL))
+	if (((pattern == VX6_NOISE_IK || pattern == VX6_NOISE_NK) && initiator) != (rs != NULL))
+		return VX6_ERR_INVAL;
+	if (s_priv == NULL && !(pattern == VX6_NOISE_NK && initiator))
 		return VX6_ERR_INVAL;
 	hs->pattern = pattern;
 	hs->initiator = initiator;
-	name = pattern == VX6_NOISE_IK ? "Noise_IK_25519_ChaChaPoly_BLAKE2b"
-	                               : "Noise_XX_25519_ChaChaPoly_BLAKE2b";
+	name = pattern == VX6_NOISE_IK ? "Noise_IK_25519_ChaChaPoly_BLAKE2b" :
+	    pattern == VX6_NOISE_NK ? "Noise_NK_25519_ChaChaPoly_BLAKE2b" :
+	    "Noise_XX_25519_ChaChaPoly_BLAKE2b";
 	nlen = strlen(name);
 	memcpy(hs->h, name, nlen);   /* <= HASHLEN: pad with zeros */
 	memcpy(hs->ck, hs->h, VX6_NOISE_HASHLEN);
 	mix_hash(hs, prologue, prologuelen);
-	memcpy(hs->s_priv, s_priv, VX6_NOISE_DHLEN);
-	memcpy(hs->s_pub, s_pub, VX6_NOISE_DHLEN);
-	if (pattern == VX6_NOISE_IK) {
+	if (s_priv) {
+		memcpy(hs->s_priv, s_priv, VX6_NOISE_DHLEN);
+		memcpy(hs->s_pub, s_pub, VX6_NOISE_DHLEN);
+	}
+	if (pattern == VX6_NOISE_IK || pattern == VX6_NOISE_NK) {
 		/* Pre-message "<- s": both sides hash the responder's static. */
 		if (initiator) {
 			memcpy(hs->rs, rs, VX6_NOISE_DHLEN);

@@ -1,6 +1,7 @@
 /*
- * noise — the Noise Protocol Framework (revision 34) for the two patterns
- * VX6 uses, Noise_IK_25519_ChaChaPoly_BLAKE2b and Noise_XX_25519_ChaChaPoly_BLAKE2b.
+ * noise — the Noise Protocol Framework (revision 34) for the patterns VX6
+ * uses: Noise_IK, Noise_XX (sessions) and Noise_NK (circuit hops), all
+ * _25519_ChaChaPoly_BLAKE2b.
  *
  * A generic, VX6-agnostic implementation: CipherState, SymmetricState and
  * HandshakeState exactly as the specification names them, so it can be
@@ -49,6 +50,7 @@ void vx6_noise_hkdf(const uint8_t ck[VX6_NOISE_HASHLEN], const uint8_t *ikm, siz
 enum vx6_noise_pattern {
 	VX6_NOISE_IK = 1,
 	VX6_NOISE_XX = 2,
+	VX6_NOISE_NK = 3,    /* initiator knows the responder's static; initiator anonymous */
 };
 
 struct vx6_noise_hs {
@@ -69,8 +71,9 @@ struct vx6_noise_hs {
 	uint8_t h_pre_payload[VX6_NOISE_HASHLEN];
 };
 
-/* Initialize(): s is required; rs is required for the IK initiator and must
- * be NULL otherwise. The prologue is mixed into h. */
+/* Initialize(): s is required except for the NK initiator (NULL); rs is
+ * required for the IK and NK initiators and must be NULL otherwise. The
+ * prologue is mixed into h. */
 int vx6_noise_hs_init(struct vx6_noise_hs *hs, enum vx6_noise_pattern pattern, bool initiator,
     const uint8_t *prologue, size_t prologuelen, const uint8_t s_priv[VX6_NOISE_DHLEN],
     const uint8_t s_pub[VX6_NOISE_DHLEN], const uint8_t *rs);

@@ -348,7 +348,7 @@ link_on_closed(struct link *l)
 		vx6_session_transport_lost(l->session, VX6_ERR_CLOSED, "connection closed");
 	/* Pumps whose streams are gone may still point here. */
 	while ((p = vx6_idmap_next(&l->pumps, &pos, NULL)) != NULL)
-		p->link = NULL;
+		pump_carrier_gone(p);
 	for (pp = &n->links; *pp; pp = &(*pp)->next)
 		if (*pp == l) {
 			*pp = l->next;

@@ -97,6 +97,23 @@ struct link {
 	struct link *next;
 };
 
+/* Where a pump's stream lives: a session stream on a link, or a stream inside
+ * a relay circuit. The carrier (ctx) is NULL once it is gone. Every call
+ * tolerates a stream that no longer exists. */
+struct endpoint_ops {
+	bool (*live)(void *ctx, uint32_t sid);          /* the stream still exists */
+	bool (*usable)(void *ctx);                      /* the carrier can still take credit back */
+	size_t (*credit)(void *ctx, uint32_t sid);
+	int (*send)(void *ctx, uint32_t sid, struct vx6_chunk *c);   /* takes c */
+	int (*fin)(void *ctx, uint32_t sid);
+	int (*reset)(void *ctx, uint32_t sid, uint16_t code, const char *reason);
+	int (*consumed)(void *ctx, uint32_t sid, size_t n);
+	int (*accept)(void *ctx, uint32_t sid);
+	/* Forget the pump (it is being freed). */
+	void (*detach)(void *ctx, uint32_t sid, struct pump *p);
+};
+extern const struct endpoint_ops link_endpoint;
+
 /* A local application socket joined to a stream. */
 struct pump {
 	struct vx6_node *node;
@@ -106,8 +123,9 @@ struct pump {
 	uint64_t app_id;
 	bool app_connected;
 	bool app_closing;
-	struct link *link;           /* NULL while waiting for a session, or after it ended */
-	uint32_t sid;                /* 0 when there is no stream (yet, or any more) */
+	const struct endpoint_ops *ep;   /* NULL while waiting for a stream */
+	void *ep_ctx;                /* the link or circuit; NULL once it is gone */
+	uint32_t sid;                /* 0 when there is no stream yet */
 	bool accepted;
 	bool app_eof;                /* the app finished sending */
 	bool fin_sent;
@@ -275,7 +293,12 @@ void link_count_failure(struct vx6_node *n, const struct link *l, int err);
 
 /* pump.c */
 struct pump *pump_new(struct vx6_node *n, bool client);
+/* Joins p to stream sid of a carrier; the carrier has registered p so it can
+ * deliver stream events and detach it. */
+void pump_attach(struct pump *p, const struct endpoint_ops *ep, void *ctx, uint32_t sid);
 void pump_attach_stream(struct pump *p, struct link *l, uint32_t sid);
+/* The carrier is gone (session or circuit ended and is being freed). */
+void pump_carrier_gone(struct pump *p);
 void pump_on_app_read(struct pump *p, struct vx6_chunk *c, int status, const char *detail);
 void pump_on_app_wrote(struct pump *p, size_t bytes, int status);
 void pump_on_app_connected(struct pump *p, int status, const char *detail);

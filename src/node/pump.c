@@ -28,25 +28,101 @@ pump_new(struct vx6_node *n, bool client)
 	return p;
 }
 
-/* The pump stays in its link's table until it is freed (so the link can
- * detach it); whether the stream itself still exists is the session's call. */
+/* --- the session stream endpoint --- */
+
+static bool
+ep_link_live(void *ctx, uint32_t sid)
+{
+	struct link *l = ctx;
+
+	return !l->over && vx6_session_stream_exists(l->session, sid);
+}
+
+static bool
+ep_link_usable(void *ctx)
+{
+	return !((struct link *)ctx)->over;
+}
+
+static size_t
+ep_link_credit(void *ctx, uint32_t sid)
+{
+	return vx6_session_credit(((struct link *)ctx)->session, sid);
+}
+
+static int
+ep_link_send(void *ctx, uint32_t sid, struct vx6_chunk *c)
+{
+	return vx6_session_send(((struct link *)ctx)->session, sid, c);
+}
+
+static int
+ep_link_fin(void *ctx, uint32_t sid)
+{
+	return vx6_session_fin(((struct link *)ctx)->session, sid);
+}
+
+static int
+ep_link_reset(void *ctx, uint32_t sid, uint16_t code, const char *reason)
+{
+	return vx6_session_reset(((struct link *)ctx)->session, sid, code, reason);
+}
+
+static int
+ep_link_consumed(void *ctx, uint32_t sid, size_t n)
+{
+	return vx6_session_consumed(((struct link *)ctx)->session, sid, n);
+}
+
+static int
+ep_link_accept(void *ctx, uint32_t sid)
+{
+	return vx6_session_accept(((struct link *)ctx)->session, sid);
+}
+
+static void
+ep_link_detach(void *ctx, uint32_t sid, struct pump *p)
+{
+	struct link *l = ctx;
+
+	if (vx6_idmap_get(&l->pumps, sid) == p)
+		vx6_idmap_del(&l->pumps, sid);
+}
+
+const struct endpoint_ops link_endpoint = {
+	.live = ep_link_live, .usable = ep_link_usable, .credit = ep_link_credit, .send = ep_link_send,
+	.fin = ep_link_fin, .reset = ep_link_reset, .consumed = ep_link_consumed,
+	.accept = ep_link_accept, .detach = ep_link_detach,
+};
+
+/* --- the pump --- */
+
+/* The pump stays registered with its carrier until it is freed (so the
+ * carrier can detach it); whether the stream still exists is the carrier's call. */
 static bool
 stream_live(const struct pump *p)
 {
-	return p->link != NULL && p->sid != 0 && !p->link->over &&
-	    vx6_session_stream_exists(p->link->session, p->sid);
+	return p->ep_ctx != NULL && p->sid != 0 && p->ep->live(p->ep_ctx, p->sid);
 }
 
-static struct vx6_session *
-session_of(const struct pump *p)
+/* True when credit for received bytes can still be returned. */
+static bool
+carrier_usable(const struct pump *p)
 {
-	return (p->link && !p->link->over) ? p->link->session : NULL;
+	return p->ep_ctx != NULL && p->sid != 0 && p->ep->usable(p->ep_ctx);
 }
 
 static size_t
 credit(const struct pump *p)
 {
-	return stream_live(p) ? vx6_session_credit(p->link->session, p->sid) : 0;
+	return stream_live(p) ? p->ep->credit(p->ep_ctx, p->sid) : 0;
+}
+
+static void
+give_credit(struct pump *p, size_t n)
+{
+	if (n && carrier_usable(p))
+		(void)p->ep->consumed(p->ep_ctx, p->sid, n);
 }
 
 static void
@@ -98,12 +174,11 @@ maybe_shutdown_app(struct pump *p)
 static void
 flush_to_stream(struct pump *p)
 {
-	struct vx6_session *s = session_of(p);
 	struct vx6_chunk *c;
 	size_t cr;
 
 	while (stream_live(p) && (c = p->to_stream.head) != NULL) {
-		cr = vx6_session_credit(s, p->sid);
+		cr = p->ep->credit(p->ep_ctx, p->sid);
 		if (cr == 0)
 			break;
 		if (c->len <= cr) {
@@ -118,30 +193,42 @@ flush_to_stream(struct pump *p)
 			p->to_stream.bytes -= cr;
 			c = head;
 		}
-		if (vx6_session_send(s, p->sid, c) != 0)
+		if (p->ep->send(p->ep_ctx, p->sid, c) != 0)
 			break;
 	}
 	if (stream_live(p) && p->to_stream.count == 0 && p->app_eof && !p->fin_sent) {
 		p->fin_sent = true;
-		vx6_session_fin(s, p->sid);
+		p->ep->fin(p->ep_ctx, p->sid);
 		maybe_finish(p);
 	}
 	update_reading(p);
 }
 
 void
+pump_attach(struct pump *p, const struct endpoint_ops *ep, void *ctx, uint32_t sid)
+{
+	p->ep = ep;
+	p->ep_ctx = ctx;
+	p->sid = sid;
+	p->node->ctr.streams_total++;
+	flush_to_stream(p);
+}
+
+void
 pump_attach_stream(struct pump *p, struct link *l, uint32_t sid)
 {
-	p->link = l;
-	p->sid = sid;
 	if (vx6_idmap_put(&l->pumps, sid, p) != 0) {
 		vx6_session_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
-		p->sid = 0;
 		close_app(p, true);
 		return;
 	}
-	p->node->ctr.streams_total++;
-	flush_to_stream(p);
+	pump_attach(p, &link_endpoint, l, sid);
+}
+
+void
+pump_carrier_gone(struct pump *p)
+{
+	p->ep_ctx = NULL;
 }
 
 struct vx6_chunk *
@@ -181,14 +268,11 @@ pump_on_app_read(struct pump *p, struct vx6_chunk *c, int status, const char *de
 void
 pump_on_app_wrote(struct pump *p, size_t bytes, int status)
 {
-	struct vx6_session *s = session_of(p);
-
 	if (bytes > p->app_inflight)
 		bytes = p->app_inflight;
 	p->app_inflight -= bytes;
 	/* Written or dropped, the bytes are no longer ours: return the credit. */
-	if (s && p->sid)
-		vx6_session_consumed(s, p->sid, bytes);
+	give_credit(p, bytes);
 	if (status < 0 && !p->app_closing)
 		pump_abort(p, VX6_RESET_CANCEL, "the local connection failed");
 	else
@@ -222,12 +306,10 @@ pump_flush_dirty(struct vx6_node *n)
 			continue;
 		if (n->io->write(n->io_ud, p->app_id, &p->out_app) != 0) {
 			/* The socket is going away: the bytes are dropped, credit owed. */
-			struct vx6_session *s = session_of(p);
 			size_t bytes = p->out_app.bytes;
 			vx6_chunkq_clear(&p->out_app);
 			p->app_inflight -= bytes < p->app_inflight ? bytes : p->app_inflight;
-			if (s && p->sid)
-				vx6_session_consumed(s, p->sid, bytes);
+			give_credit(p, bytes);
 		}
 		maybe_shutdown_app(p);   /* a FIN may have waited for this data */
 	}
@@ -270,7 +352,7 @@ pump_on_app_connected(struct pump *p, int status, const char *detail)
 	}
 	p->app_connected = true;
 	if (stream_live(p))
-		vx6_session_accept(p->link->session, p->sid);
+		p->ep->accept(p->ep_ctx, p->sid);
 	while ((c = vx6_chunkq_pop(&p->to_app)) != NULL)
 		write_to_app(p, c);
 	update_reading(p);
@@ -281,19 +363,17 @@ void
 pump_on_app_closed(struct pump *p)
 {
 	struct vx6_node *n = p->node;
-	struct vx6_session *s = session_of(p);
 
 	/* Queued data for the app is dropped: its credit is still owed. */
 	undirty(p);
-	if (s && p->sid && p->to_app.bytes + p->out_app.bytes)
-		vx6_session_consumed(s, p->sid, p->to_app.bytes + p->out_app.bytes);
+	give_credit(p, p->to_app.bytes + p->out_app.bytes);
 	vx6_chunkq_clear(&p->to_app);
 	vx6_chunkq_clear(&p->out_app);
 	vx6_chunkq_clear(&p->to_stream);
 	if (stream_live(p))
-		vx6_session_reset(p->link->session, p->sid, VX6_RESET_CANCEL, "the local connection closed");
-	if (p->link && p->sid && vx6_idmap_get(&p->link->pumps, p->sid) == p)
-		vx6_idmap_del(&p->link->pumps, p->sid);
+		p->ep->reset(p->ep_ctx, p->sid, VX6_RESET_CANCEL, "the local connection closed");
+	if (p->ep_ctx && p->sid)
+		p->ep->detach(p->ep_ctx, p->sid, p);
 	if (p->fwd)
 		forward_pump_gone(p->fwd, p);
 	n->n_app--;
@@ -307,7 +387,7 @@ pump_stream_data(struct pump *p, struct vx6_chunk *c)
 	if (p->fwd)
 		p->fwd->bytes_down += c->len;
 	if (p->app_closing) {
-		vx6_session_consumed(p->link->session, p->sid, c->len);
+		give_credit(p, c->len);
 		vx6_chunk_free(c);
 	} else if (!p->app_connected) {
 		vx6_chunkq_push(&p->to_app, c);
@@ -363,6 +443,6 @@ void
 pump_abort(struct pump *p, uint16_t code, const char *reason)
 {
 	if (stream_live(p))
-		vx6_session_reset(p->link->session, p->sid, code, reason);
+		p->ep->reset(p->ep_ctx, p->sid, code, reason);
 	close_app(p, true);
 }
