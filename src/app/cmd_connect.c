@@ -8,7 +8,7 @@
 #include "app/app.h"
 
 static const char connect_help[] =
-    "usage: vx6 [--home DIR] connect --service NODE.SERVICE --listen ADDR (named mode)\n"
+    "usage: vx6 [--home DIR] connect --service NODE.SERVICE --listen ADDR [--relay N] (named)\n"
     "       vx6 [--home DIR] connect --service NAME --addr ADDR --listen ADDR\n"
     "                                [--peer-key KEY] [--detach] [--json]\n"
     "       vx6 [--home DIR] connect list [--json]\n"
@@ -21,6 +21,10 @@ static const char connect_help[] =
     "  --peer-key KEY  the owner's public key (as `vx6 identity` prints it). Without\n"
     "                  it the key is learned on first contact and pinned in\n"
     "                  known_peers (trust on first use); a later mismatch is refused.\n"
+    "  --relay N       carry the streams through a circuit of N relays (chosen from\n"
+    "                  known relay nodes by liveness and diversity, never twice, never\n"
+    "                  this node or the owner): the owner sees only the last relay,\n"
+    "                  no relay sees both ends or the data\n"
     "  --detach        leave the forward to the node and return; without it the\n"
     "                  command stays in the foreground, prints events, and closes\n"
     "                  the forward when interrupted\n"
@@ -61,6 +65,11 @@ print_event(void *ud, json_t *ev)
 		fprintf(stderr, "vx6: %s\n", reason ? reason : "key mismatch");
 	else if (strcmp(name, "session-up") == 0)
 		fprintf(stderr, "vx6: session to the owner is up\n");
+	else if (strcmp(name, "circuit-up") == 0)
+		fprintf(stderr, "vx6: circuit to the owner is up\n");
+	else if (strcmp(name, "circuit-lost") == 0)
+		fprintf(stderr, "vx6: circuit lost: %s (the next connection builds a new one)\n",
+		    reason ? reason : "?");
 	else
 		fprintf(stderr, "vx6: event %s\n", name);
 }
@@ -72,10 +81,12 @@ connect_open(struct app *a, int argc, char **argv)
 		{ "service", required_argument, NULL, 's' }, { "addr", required_argument, NULL, 'a' },
 		{ "listen", required_argument, NULL, 'l' }, { "peer-key", required_argument, NULL, 'k' },
 		{ "detach", no_argument, NULL, 'd' }, { "json", no_argument, NULL, 'j' },
+		{ "relay", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *service = NULL, *addr = NULL, *listen = NULL, *key = NULL;
 	bool detach = false, json = false;
+	int relay = 0;
 	struct app_ctl ctl;
 	json_t *args, *res = NULL;
 	struct sigaction sa;
@@ -89,6 +100,11 @@ connect_open(struct app *a, int argc, char **argv)
 		case 'l': listen = optarg; break;
 		case 'k': key = optarg; break;
 		case 'd': detach = true; break;
+		case 'r':
+			relay = atoi(optarg);
+			if (relay < 0 || relay > 7 || optarg[0] < '0' || optarg[0] > '9')
+				return app_usage_error("connect", "--relay takes a number of relays, 0 to 7");
+			break;
 		case 'j': json = true; break;
 		case 'h': printf("%s", connect_help); return EXIT_OK;
 		default: return app_usage_error("connect", "unknown option");
@@ -103,7 +119,8 @@ connect_open(struct app *a, int argc, char **argv)
 		    "NODE.SERVICE (named mode)");
 	if ((rc = app_ctl_open(a, &ctl, false)) != 0)
 		return rc;
-	args = json_pack("{s:s,s:s,s:b}", "service", service, "listen", listen, "detach", detach);
+	args = json_pack("{s:s,s:s,s:b,s:i}", "service", service, "listen", listen, "detach", detach,
+	    "relay", relay);
 	if (addr)
 		json_object_set_new(args, "addr", json_string(addr));
 	if (key)

@@ -21,6 +21,7 @@ static const char init_help[] =
     "  --advertise ADDR  the address other nodes should use, when it differs\n"
     "  --peer ADDR       a node to join the network through (repeatable)\n"
     "  --force           replace an existing identity (the old key is lost)\n"
+    "  --relay           relay circuits for other nodes (config.ini [relay])\n"
     "  --no-probe        do not probe the network for other nodes using this name\n"
     "                    (with --peer, init starts the node briefly, joins, asks the\n"
     "                    DHT who claims the name, and warns; at most ~15 s)\n"
@@ -36,6 +37,7 @@ cmd_init(struct app *a, int argc, char **argv)
 		{ "advertise", required_argument, NULL, 'a' }, { "peer", required_argument, NULL, 'p' },
 		{ "force", no_argument, NULL, 'f' }, { "json", no_argument, NULL, 'j' },
 		{ "no-probe", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
+		{ "relay", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vx6_node_config *cfg;
@@ -67,6 +69,7 @@ cmd_init(struct app *a, int argc, char **argv)
 		case 'f': force = true; break;
 		case 'j': json = true; break;
 		case 'P': no_probe = true; break;
+		case 'R': cfg->relay = true; break;
 		case 'h': printf("%s", init_help); free(cfg); return EXIT_OK;
 		default: free(cfg); return app_usage_error("init", "unknown option");
 		}

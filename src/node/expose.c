@@ -55,6 +55,11 @@ expose_on_open(struct link *l, uint32_t sid, const char *service)
 	uint64_t id;
 	int rc;
 
+	if (strcmp(service, VX6_CIRCUIT_SERVICE) == 0) {
+		relay_on_open(l, sid);   /* a circuit hop, through or ending at this node */
+		return;
+	}
+
 	if (svc != NULL && svc->is_private && !allowed(l, svc)) {
 		char key[VX6_KEY_TEXT_LEN];
 		struct vx6_session_info info;
@@ -105,7 +110,9 @@ expose_on_open(struct link *l, uint32_t sid, const char *service)
 		pump_on_app_connected(p, rc, vx6_strerror(rc));
 		return;
 	}
-	vx6_addr_format(&svc->target, target, sizeof(target), false);
-	vx6_log_debug(n->log, "expose", "stream %u from %s -> service %s (%s)", sid, l->remote_text,
-	    svc->name, target);
+	if (n->log->level >= VX6_LOG_DEBUG) {
+		vx6_addr_format(&svc->target, target, sizeof(target), false);
+		vx6_log_debug(n->log, "expose", "stream %u from %s -> service %s (%s)", sid, l->remote_text,
+		    svc->name, target);
+	}
 }

@@ -22,6 +22,7 @@ key_source_name(enum key_source s)
 }
 
 static void forward_connect(struct forward *f);
+static void forward_build_circuit(struct forward *f);
 static void release_waiting(struct forward *f, bool open);
 
 static void
@@ -52,6 +53,9 @@ forward_json(const struct forward *f)
 	json_object_set_new(o, "listen", json_string(f->listen_text));
 	json_object_set_new(o, "service", json_string(f->named ? f->name : f->service));
 	json_object_set_new(o, "mode", json_string(f->named ? "named" : "direct"));
+	json_object_set_new(o, "relays", json_integer(f->relay_hops));
+	if (f->relay_hops)
+		state = f->circ ? (f->circ->ready ? "up" : "building") : (f->resolving ? "resolving" : "down");
 	json_object_set_new(o, "addr", json_string(f->peer_text));
 	if (f->have_key) {
 		vx6_key_to_text(f->key, key);
@@ -86,7 +90,7 @@ forward_event(struct forward *f, const char *event, json_t *fields)
 
 int
 forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t reply_ctl,
-    const char *service, const struct vx6_addr *peer, const struct vx6_addr *listen,
+    unsigned relay_hops, const char *service, const struct vx6_addr *peer, const struct vx6_addr *listen,
     const uint8_t *key, char *err, size_t errlen)
 {
 	struct forward *f;
@@ -112,6 +116,7 @@ forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t rep
 	f->node = n;
 	f->reply_id = -1;
 	f->created_at = node_now(n);
+	f->relay_hops = relay_hops;
 	if (peer == NULL) {
 		const char *dot = strchr(service, '.');
 		if (dot == NULL || n->dht == NULL) {
@@ -154,14 +159,25 @@ forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t rep
 		return rc;
 	}
 	vx6_addr_format(&f->listen, f->listen_text, sizeof(f->listen_text), false);
-	if (f->named) {
+	if (f->relay_hops && !f->named && !f->have_key) {
+		snprintf(err, errlen, "relay mode needs the owner's key: pass --peer-key, connect once "
+		    "directly (the key gets pinned), or use named mode");
+		node_conn_close(n, f->listener_id, false);
+		f->closing = true;
+		f->next = n->forwards;
+		n->forwards = f;
+		n->n_forwards++;
+		return VX6_ERR_INVAL;
+	}
+	if (f->named || f->relay_hops) {
 		f->ctl_id = ctl_id;
 		f->reply_id = reply_id;
 		f->reply_ctl = reply_ctl;
 		f->next = n->forwards;
 		n->forwards = f;
 		n->n_forwards++;
-		NLOG_INFO(n, "forward %s -> %s (named)", f->listen_text, f->name);
+		NLOG_INFO(n, "forward %s -> %s (%s%s)", f->listen_text, f->named ? f->name : f->service,
+		    f->named ? "named" : "direct", f->relay_hops ? ", through relays" : "");
 		/* The reply waits for the resolution and the first handshake. */
 		forward_connect(f);
 		return 0;
@@ -203,6 +219,10 @@ forward_connect(struct forward *f)
 		f->resolving = true;
 		(void)named_resolve(n, node_name, f->service, f->key_source == KEY_EXPLICIT ? f->key : NULL,
 		    f->failed_sessions > 0, 0, -1, f);
+		return;
+	}
+	if (f->relay_hops) {
+		forward_build_circuit(f);
 		return;
 	}
 	f->link = link_dial(n, &f->peer, f->have_key ? f->key : NULL, false);
@@ -252,6 +272,10 @@ forward_resolved(struct forward *f, int rc, const char *why, const struct resolv
 	f->have_key = true;
 	if (f->key_source != KEY_EXPLICIT)
 		f->key_source = KEY_RECORD;
+	if (f->relay_hops) {
+		forward_build_circuit(f);
+		return;
+	}
 	f->link = link_dial(n, &f->peer, f->key, false);
 	if (f->link == NULL) {
 		snprintf(f->last_error, sizeof(f->last_error), "cannot start a session to %s", f->peer_text);
@@ -271,6 +295,71 @@ open_stream(struct forward *f, struct pump *p)
 		return;
 	}
 	pump_attach_stream(p, f->link, sid);
+}
+
+/* Relay mode: a circuit through f->relay_hops relays to the owner. */
+static void
+forward_build_circuit(struct forward *f)
+{
+	char why[300];
+	int rc = circ_build(f, f->key, &f->peer, why, sizeof(why));
+
+	if (rc) {
+		snprintf(f->last_error, sizeof(f->last_error), "%s", why);
+		release_waiting(f, false);
+		if (f->reply_id >= 0) {
+			reply(f, vx6_ctl_reply_error(f->reply_id, "no-path", why));
+			forward_close(f, "no circuit could be built");
+		}
+	}
+}
+
+void
+forward_circuit_ready(struct forward *f, struct circuit *c)
+{
+	json_t *res;
+	struct pump *p, *next;
+
+	f->last_error[0] = '\0';
+	if (f->reply_id >= 0) {
+		res = forward_json(f);
+		if (res)
+			json_object_set_new(res, "circuit_hops", json_integer(c->n));
+		reply(f, vx6_ctl_reply_ok(f->reply_id, res));
+	} else {
+		forward_event(f, "circuit-up", json_pack("{s:i}", "hops", c->n));
+	}
+	p = f->waiting;
+	f->waiting = NULL;
+	for (; p; p = next) {
+		next = p->next_waiting;
+		p->next_waiting = NULL;
+		circ_open_stream(c, p);
+	}
+}
+
+/* failed_hop: the path index that was being added when a build failed
+ * (avoided next time), or -1. */
+void
+forward_circuit_over(struct forward *f, struct circuit *c, const char *why, int failed_hop)
+{
+	if (f->circ != c)
+		return;
+	f->circ = NULL;
+	f->failed_sessions++;
+	if (failed_hop >= 0 && (unsigned)failed_hop < c->n - 1) {
+		/* A relay that failed to join the circuit is avoided for a while. */
+		memcpy(f->avoid[f->n_avoid % 8], c->path[failed_hop].node_id, VX6_NODE_ID_LEN);
+		f->n_avoid = f->n_avoid < 8 ? f->n_avoid + 1 : 8;
+	}
+	snprintf(f->last_error, sizeof(f->last_error), "circuit closed: %.400s", why);
+	release_waiting(f, false);
+	if (f->reply_id >= 0) {
+		reply(f, vx6_ctl_reply_error(f->reply_id, "no-path", f->last_error));
+		forward_close(f, "the circuit could not be built");
+	} else if (!f->closing) {
+		forward_event(f, "circuit-lost", json_pack("{s:s}", "reason", why));
+	}
 }
 
 void
@@ -294,12 +383,15 @@ forward_on_accept(struct forward *f, uint64_t app_id)
 	p->app_connected = true;
 	f->conns_total++;
 	f->conns_active++;
-	if (f->link && f->link->established && !f->link->over) {
+	if (f->relay_hops && f->circ && f->circ->ready && !f->circ->dead) {
+		circ_open_stream(f->circ, p);
+	} else if (!f->relay_hops && f->link && f->link->established && !f->link->over) {
 		open_stream(f, p);
 	} else {
 		p->next_waiting = f->waiting;
 		f->waiting = p;
-		if ((f->link == NULL || f->link->over) && !f->resolving)
+		if (f->relay_hops ? (f->circ == NULL && !f->resolving) :
+		    ((f->link == NULL || f->link->over) && !f->resolving))
 			forward_connect(f);
 		if (f->closing)
 			return;
@@ -444,6 +536,8 @@ forward_close(struct forward *f, const char *why)
 			pump_abort(c->u.pump, VX6_RESET_CANCEL, why);
 	if (f->link)
 		link_close(f->link, why);
+	if (f->circ)
+		circ_close(f->circ, why);
 	named_forward_gone(n, f);
 	NLOG_INFO(n, "forward %s closed: %s", f->listen_text, why);
 }

@@ -42,6 +42,8 @@ on_established(void *ud)
 	NLOG_INFO(n, "session %s %s (node %s) established: Noise %s, %s", l->outbound ? "to" : "from",
 	    l->remote_text, nid, info.pattern == VX6_NOISE_IK ? "IK" : "XX", vx6_aead_name(info.aead));
 	named_link_established(l);
+	relay_link_established(l);
+	circ_link_established(l);
 	if (l->outbound)
 		for (struct forward *f = n->forwards; f; f = f->next)
 			if (f->link == l)
@@ -74,9 +76,15 @@ on_data(void *ud, uint32_t sid, struct vx6_chunk *c)
 {
 	struct link *l = ud;
 	struct pump *p = pump_of(l, sid);
+	struct hop *h;
+	struct circuit *cc;
 
 	if (p) {
 		pump_stream_data(p, c);
+	} else if ((h = vx6_idmap_get(&l->hops, sid)) != NULL) {
+		relay_stream_data(h, l, sid, c);
+	} else if ((cc = vx6_idmap_get(&l->circs, sid)) != NULL) {
+		circ_stream_data(cc, c);
 	} else {
 		/* No local socket any more: drop it but return the credit. */
 		vx6_session_consumed(l->session, sid, c->len);
@@ -87,28 +95,50 @@ on_data(void *ud, uint32_t sid, struct vx6_chunk *c)
 static void
 on_fin(void *ud, uint32_t sid)
 {
-	struct pump *p = pump_of(ud, sid);
+	struct link *l = ud;
+	struct pump *p = pump_of(l, sid);
+	struct hop *h;
+	struct circuit *cc;
 
 	if (p)
 		pump_stream_fin(p);
+	else if ((h = vx6_idmap_get(&l->hops, sid)) != NULL)
+		relay_stream_reset(h, l, sid, "hop stream finished");   /* a circuit has no half-close */
+	else if ((cc = vx6_idmap_get(&l->circs, sid)) != NULL)
+		circ_stream_reset(cc, "the first relay finished the circuit");
 }
 
 static void
 on_reset(void *ud, uint32_t sid, uint16_t code, const char *reason, bool remote)
 {
-	struct pump *p = pump_of(ud, sid);
+	struct link *l = ud;
+	struct pump *p = pump_of(l, sid);
+	struct hop *h;
+	struct circuit *cc;
 
+	(void)code;
 	if (p)
 		pump_stream_reset(p, code, reason, remote);
+	else if ((h = vx6_idmap_get(&l->hops, sid)) != NULL)
+		relay_stream_reset(h, l, sid, reason);
+	else if ((cc = vx6_idmap_get(&l->circs, sid)) != NULL)
+		circ_stream_reset(cc, reason);
 }
 
 static void
 on_writable(void *ud, uint32_t sid)
 {
-	struct pump *p = pump_of(ud, sid);
+	struct link *l = ud;
+	struct pump *p = pump_of(l, sid);
+	struct hop *h;
+	struct circuit *cc;
 
 	if (p)
 		pump_stream_writable(p);
+	else if ((h = vx6_idmap_get(&l->hops, sid)) != NULL)
+		relay_stream_writable(h, l, sid);
+	else if ((cc = vx6_idmap_get(&l->circs, sid)) != NULL)
+		circ_stream_writable(cc);
 }
 
 void
@@ -171,6 +201,8 @@ on_closed(void *ud, int err, const char *reason)
 	else
 		NLOG_INFO(n, "session %s %s closed: %s", l->outbound ? "to" : "from", l->remote_text, reason);
 	named_link_over(l);
+	relay_link_over(l);
+	circ_link_over(l);
 	for (struct forward *f = n->forwards; f; f = f->next)
 		if (f->link == l)
 			forward_link_over(f, l);
@@ -196,6 +228,8 @@ link_new(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote, bo
 	l->outbound = outbound;
 	l->created_at = node_now(n);
 	vx6_idmap_init(&l->pumps);
+	vx6_idmap_init(&l->hops);
+	vx6_idmap_init(&l->circs);
 	vx6_chunkq_init(&l->rpcq);
 	l->cbs.on_rpc = on_rpc;
 	l->cbs.on_established = on_established;
@@ -214,6 +248,8 @@ link_free(struct link *l)
 {
 	vx6_session_free(l->session);
 	vx6_idmap_free(&l->pumps);
+	vx6_idmap_free(&l->hops);
+	vx6_idmap_free(&l->circs);
 	vx6_chunkq_clear(&l->rpcq);
 	free(l);
 }

@@ -88,6 +88,7 @@ build_own_record(struct vx6_node *n)
 
 	memset(&r, 0, sizeof(r));
 	snprintf(r.name, sizeof(r.name), "%s", n->cfg.name);
+	r.flags = n->cfg.relay ? VX6_NODE_FLAG_RELAY : 0;   /* advertise the relay role */
 	r.n_addrs = (uint8_t)collect_addrs(n, r.addrs, VX6_RECORD_MAX_ADDRS);
 	/* seq follows the wall clock, so it grows across restarts without state. */
 	r.seq = w > n->own.seq ? w : n->own.seq + 1;

@@ -35,6 +35,7 @@ vx6_node_config_defaults(struct vx6_node_config *cfg)
 	l->record_lifetime_s = 3600;
 	cfg->aead_mask = vx6_aead_available_mask();
 	cfg->log_level = VX6_LOG_INFO;
+	cfg->relay_max_circuits = 256;
 }
 
 static void
@@ -375,6 +376,8 @@ node_after_event(struct vx6_node *n)
 	uint64_t next = VX6_TIME_NEVER, e;
 
 	pump_flush_dirty(n);
+	relay_gc(n);
+	circ_gc(n);
 	for (struct link *l = n->links; l; l = l->next) {
 		link_flush(l);
 		e = link_expiry(l);
@@ -382,6 +385,9 @@ node_after_event(struct vx6_node *n)
 			next = e;
 	}
 	e = named_expiry(n);
+	if (e < next)
+		next = e;
+	e = circ_expiry(n);
 	if (e < next)
 		next = e;
 	if (next != n->timer_at) {
@@ -567,6 +573,7 @@ vx6_node_timer(struct vx6_node *n)
 		if (link_expiry(l) <= now)
 			link_timer(l, now);
 	named_timer(n, now);
+	circ_timer(n, now);
 	node_after_event(n);
 }
 

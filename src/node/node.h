@@ -74,6 +74,10 @@ struct vx6_node_config {
 	struct vx6_node_limits limits;
 	unsigned aead_mask;
 	int log_level;
+	bool relay;                     /* relay circuits for others ([relay] enabled) */
+	uint32_t relay_max_circuits;    /* circuits relayed at once */
+	bool relay_allow_loopback;      /* extend to loopback addresses (tests on one host only) */
+	bool relay_same_prefix;         /* paths may repeat a /48 (tests on one host only) */
 	struct vx6_service_def services[VX6_NODE_MAX_SERVICES];
 	size_t n_services;
 };

@@ -124,6 +124,8 @@ node_status_json(struct vx6_node *n)
 	json_object_set_new(o, "forwards", arr);
 	json_object_set_new(o, "counters", counters_json(&n->ctr));
 	json_object_set_new(o, "named", named_status_json(n));
+	json_object_set_new(o, "circuits", circ_status_json(n));
+	json_object_set_new(o, "relay", relay_status_json(n));
 	return o;
 }
 
@@ -163,12 +165,20 @@ handle_connect_open(struct vx6_node *n, struct ctl_client *c, const struct vx6_c
 	uint8_t kbuf[VX6_KEY_LEN];
 	char err[400];
 	int bad = 0, detach, rc;
+	unsigned relay_hops;
 
 	service = vx6_ctl_arg_str(req, "service", &bad);
 	addr = vx6_ctl_arg_str(req, "addr", &bad);
 	listen = vx6_ctl_arg_str(req, "listen", &bad);
 	key = vx6_ctl_arg_str(req, "peer_key", &bad);
 	detach = vx6_ctl_arg_bool(req, "detach", 0, &bad);
+	{
+		json_t *r = json_object_get(req->args, "relay");
+		if (r && (!json_is_integer(r) || json_integer_value(r) < 0 ||
+		    json_integer_value(r) >= VX6_CIRCUIT_MAX_HOPS))
+			bad = 1;
+		relay_hops = r ? (unsigned)json_integer_value(r) : 0;
+	}
 	if (bad || service == NULL || listen == NULL) {
 		n->ctr.ctl_bad_requests++;
 		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "bad-request",
@@ -214,7 +224,8 @@ handle_connect_open(struct vx6_node *n, struct ctl_client *c, const struct vx6_c
 		    "--peer-key must be a 43-character key as printed by `vx6 identity`"));
 		return;
 	}
-	rc = forward_open(n, detach ? 0 : c->conn_id, req->id, c->conn_id, service, addr ? &peer : NULL,
+	rc = forward_open(n, detach ? 0 : c->conn_id, req->id, c->conn_id, relay_hops, service,
+	    addr ? &peer : NULL,
 	    &local, key ? kbuf : NULL, err, sizeof(err));
 	if (rc)
 		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, rc == VX6_ERR_EXISTS ? "exists" :

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "core/circuit.h"
 #include "core/dht.h"
 #include "core/dhtval.h"
 #include "core/record.h"
@@ -94,7 +95,78 @@ struct link {
 	uint64_t last_rpc;           /* ns */
 	double rpc_tokens;           /* inbound RPC rate limit */
 	uint64_t rpc_refilled;
+	struct vx6_idmap hops;       /* stream id -> struct hop * (circuit hop streams) */
+	struct vx6_idmap circs;      /* stream id -> struct circuit * (our circuits' first hop) */
 	struct link *next;
+};
+
+/* A stream inside a circuit (both ends keep one per circuit stream). */
+struct cstream {
+	uint16_t id;
+	struct pump *pump;
+	uint64_t send_credit;        /* bytes we may still send */
+	uint64_t recv_window;        /* bytes the other end may still send */
+	uint64_t recv_pending;       /* consumed, not yet returned with WINDOW */
+	bool connected, fin_sent, fin_recv;
+};
+
+/* One hop of a circuit at this node: a relay (cells go on to `next`) or the
+ * exit, the owner (circuit streams end at its services). */
+struct hop {
+	struct vx6_node *node;
+	struct link *prev;           /* towards the client */
+	uint32_t prev_sid;
+	struct link *next;           /* towards the owner (relays only) */
+	uint32_t next_sid;
+	bool created;                /* CREATE answered */
+	bool extending;              /* waiting for the next hop's CREATED */
+	bool waiting_link;           /* EXTEND received; the session to next is not up yet */
+	uint8_t next_msg1[VX6_HOP_MSG_LEN];
+	uint8_t next_key[VX6_KEY_LEN];
+	bool dead;
+	struct vx6_hop_crypto keys;
+	uint8_t fwd_part[VX6_CELL_SIZE];    /* partial cell from prev */
+	size_t fwd_len;
+	uint8_t bwd_part[VX6_CELL_SIZE];    /* partial cell from next */
+	size_t bwd_len;
+	struct vx6_chunkq fwd_q;     /* cells for next, waiting for credit */
+	size_t fwd_q_unconsumed;     /* prev-stream bytes not yet credited back */
+	struct vx6_chunkq bwd_q;     /* cells for prev, waiting for credit */
+	size_t bwd_q_unconsumed;
+	struct vx6_idmap streams;    /* exit: circuit stream id -> struct cstream * */
+	uint64_t bytes, created_at;
+	struct hop *next_hop;        /* the node's list */
+};
+
+#define CIRC_STREAM_WINDOW (512 * 1024)
+
+/* A circuit this node built (client side). */
+struct circuit {
+	struct vx6_node *node;
+	struct forward *fwd;
+	struct link *first;          /* session to the first relay */
+	uint32_t sid;                /* the hop stream on it */
+	unsigned n;                  /* hops: relays then the owner */
+	struct {
+		uint8_t key[VX6_KEY_LEN];
+		uint8_t node_id[VX6_NODE_ID_LEN];
+		struct vx6_addr addr;
+		char name[VX6_NAME_BUF];
+	} path[VX6_CIRCUIT_MAX_HOPS];
+	struct vx6_hop_crypto hops[VX6_CIRCUIT_MAX_HOPS];
+	unsigned built;              /* hops with keys */
+	struct vx6_noise_hs hs;      /* the handshake with hop `built` */
+	bool started;                /* the hop stream to the first relay is open */
+	bool ready, dead;
+	uint64_t deadline;           /* the build must finish by then */
+	struct vx6_chunkq out_q;     /* cells waiting for hop-stream credit */
+	char why[300];
+	uint8_t part[VX6_CELL_SIZE];
+	size_t part_len;
+	struct vx6_idmap streams;    /* circuit stream id -> struct cstream * */
+	uint16_t next_stream;
+	uint64_t created_at, ready_at, bytes_up, bytes_down;
+	struct circuit *next_circ;
 };
 
 /* Where a pump's stream lives: a session stream on a link, or a stream inside
@@ -159,6 +231,10 @@ struct forward {
 	struct vx6_addr peer;
 	char peer_text[VX6_ADDR_STRLEN];
 	char service[VX6_FRAME_MAX_SERVICE + 1];   /* what the OPEN frame names */
+	unsigned relay_hops;         /* 0: a direct session; N: a circuit through N relays */
+	struct circuit *circ;        /* relay mode: the circuit in use */
+	uint8_t avoid[8][VX6_NODE_ID_LEN];   /* relays that failed recently */
+	unsigned n_avoid;
 	bool named;                  /* resolved by name (node.service) */
 	char name[2 * VX6_NAME_BUF]; /* node.service as the user wrote it */
 	bool resolving;              /* a resolve is in progress */
@@ -259,6 +335,12 @@ struct vx6_node {
 	char boot_status[320];
 	uint64_t sweep_at;
 	struct pump *dirty_pumps;        /* pumps with data for their app (out_app) */
+	struct hop *hops;                /* circuits through (or ending at) this node */
+	struct circuit *circuits;        /* circuits this node built */
+	uint32_t n_relay_circuits;       /* hops with a next hop (relaying) */
+	uint64_t build_times[8];         /* recent circuit build times (adaptive timeout) */
+	unsigned build_next;
+	uint64_t relay_bytes, relay_refused;
 	struct resolve *resolves;
 	uint64_t next_resolve_id;
 	uint64_t named_ctr_rejected_records;
@@ -316,7 +398,7 @@ void pump_flush_dirty(struct vx6_node *n);
 /* forward.c */
 /* peer NULL: named mode, service is "node.service". */
 int forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t reply_ctl,
-    const char *service,
+    unsigned relay_hops, const char *service,
     const struct vx6_addr *peer, const struct vx6_addr *listen, const uint8_t *key, char *err,
     size_t errlen);
 void forward_on_accept(struct forward *f, uint64_t app_id);
@@ -326,6 +408,10 @@ void forward_close(struct forward *f, const char *why);
 void forward_on_listener_closed(struct forward *f);
 void forward_pump_gone(struct forward *f, struct pump *p);
 void forward_ctl_gone(struct vx6_node *n, uint64_t ctl_id);
+/* Relay mode: the forward's circuit is ready / ended (failed_hop: the path
+ * index being added when a build failed, else -1). */
+void forward_circuit_ready(struct forward *f, struct circuit *c);
+void forward_circuit_over(struct forward *f, struct circuit *c, const char *why, int failed_hop);
 /* A named forward's resolution finished (rc 0: peer/key set from res). */
 void forward_resolved(struct forward *f, int rc, const char *why, const struct resolve *res);
 void forward_event(struct forward *f, const char *event, json_t *fields);
@@ -354,6 +440,34 @@ json_t *named_holds_json(struct vx6_node *n, const char *node_name, const char *
 uint64_t named_probe(struct vx6_node *n, const char *node_name, uint64_t ctl_id, int64_t reply_id);
 struct link *named_link_to(struct vx6_node *n, const uint8_t id[VX6_NODE_ID_LEN]);
 uint64_t node_wall(struct vx6_node *n);
+
+/* relay.c: hop side of circuits (relay and exit) */
+void relay_on_open(struct link *l, uint32_t sid);
+void relay_stream_data(struct hop *h, struct link *l, uint32_t sid, struct vx6_chunk *c);
+void relay_stream_reset(struct hop *h, struct link *l, uint32_t sid, const char *reason);
+void relay_stream_writable(struct hop *h, struct link *l, uint32_t sid);
+void relay_link_established(struct link *l);
+void relay_link_over(struct link *l);
+json_t *relay_status_json(struct vx6_node *n);
+void relay_gc(struct vx6_node *n);
+
+/* circ.c: client side of circuits */
+int circ_build(struct forward *f, const uint8_t owner_key[VX6_KEY_LEN], const struct vx6_addr *owner_addr,
+    char *why, size_t whylen);
+void circ_link_established(struct link *l);
+void circ_stream_data(struct circuit *c, struct vx6_chunk *chunk);
+void circ_stream_reset(struct circuit *c, const char *reason);
+void circ_stream_writable(struct circuit *c);
+void circ_link_over(struct link *l);
+void circ_open_stream(struct circuit *c, struct pump *p);
+void circ_close(struct circuit *c, const char *why);
+json_t *circ_status_json(struct vx6_node *n);
+uint64_t circ_expiry(struct vx6_node *n);
+void circ_timer(struct vx6_node *n, uint64_t now);
+void circ_gc(struct vx6_node *n);
+/* circuit stream endpoints (relay.c) */
+extern const struct endpoint_ops circ_client_endpoint;
+extern const struct endpoint_ops circ_exit_endpoint;
 
 /* expose.c */
 void expose_on_open(struct link *l, uint32_t sid, const char *service);

@@ -145,6 +145,24 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			return add_addr(c, cfg->peers, &cfg->n_peers, VX6_NODE_MAX_PEERS, name, value);
 		return bad(c, "unknown key '%s' in [%s]", name, section);
 	}
+	if (strcmp(section, "relay") == 0) {
+		bool *flag = strcmp(name, "enabled") == 0 ? &cfg->relay :
+		    strcmp(name, "allow_loopback") == 0 ? &cfg->relay_allow_loopback :
+		    strcmp(name, "same_prefix_paths") == 0 ? &cfg->relay_same_prefix : NULL;
+		if (flag) {
+			if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+				return bad(c, "%s = '%s': write yes or no", name, value);
+			*flag = strcmp(value, "yes") == 0;
+			return 1;
+		}
+		if (strcmp(name, "max_circuits") == 0) {
+			if (!parse_u64(value, 1, 100000, &v))
+				return bad(c, "'%s' is out of range for %s", value, name);
+			cfg->relay_max_circuits = (uint32_t)v;
+			return 1;
+		}
+		return bad(c, "unknown key '%s' in [%s]", name, section);
+	}
 	if (strcmp(section, "limits") == 0) {
 		for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++) {
 			const struct limit_key *k = &limit_keys[i];
@@ -488,6 +506,13 @@ vx6_config_render(const struct vx6_node_config *cfg)
 		vx6_addr_format(&cfg->peers[i], a, sizeof(a), cfg->peers[i].transport != VX6_TRANSPORT_TCP);
 		add(&t, "peer = %s\n", a);
 	}
+	add(&t, "\n[relay]\n# Relay circuits for other nodes (multi-hop paths). A relay only forwards\n"
+	    "# encrypted cells between VX6 nodes, never to its own or loopback addresses.\n"
+	    "enabled = %s\n# max_circuits = %u\n", cfg->relay ? "yes" : "no", d.relay_max_circuits);
+	if (cfg->relay_allow_loopback)
+		add(&t, "allow_loopback = yes\n");
+	if (cfg->relay_same_prefix)
+		add(&t, "same_prefix_paths = yes\n");
 	add(&t, "\n[limits]\n# Safe defaults; uncomment to change.\n");
 	add(&t, "# max_sessions = %u\n# max_handshakes = %u\n# max_streams = %u\n",
 	    d.limits.max_sessions, d.limits.max_handshakes, d.limits.max_streams);

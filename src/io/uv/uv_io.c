@@ -12,9 +12,19 @@
 #define CLOSE_LINGER_MS 10000
 #define MAX_IOV 64
 
+/* A write that finished inside op_write (uv_try_write): reported to the node
+ * from the check handle, never from inside the operation. */
+struct done_write {
+	uint64_t id;
+	size_t bytes;
+	struct done_write *next;
+};
+
 struct vx6_uv {
 	uv_loop_t *loop;
 	uv_timer_t timer;
+	uv_check_t check;
+	struct done_write *done, **done_tail;
 	struct vx6_node *node;
 	struct vx6_idmap conns;        /* id -> struct uvconn * */
 	void (*idle_fn)(void *);
@@ -397,6 +407,76 @@ on_written(uv_write_t *req, int status)
 		do_close(c, false);
 }
 
+static void
+report_done(uv_check_t *chk)
+{
+	struct vx6_uv *u = chk->data;
+	struct done_write *d;
+
+	while ((d = u->done) != NULL) {
+		u->done = d->next;
+		if (u->done == NULL)
+			u->done_tail = &u->done;
+		if (u->node && conn_get(u, d->id) != NULL)
+			vx6_node_wrote(u->node, d->id, d->bytes, 0);
+		free(d);
+	}
+}
+
+/* Writes what the socket takes at once without queueing (no epoll change
+ * when it all fits); returns true when q was written completely. */
+static bool
+try_write_all(struct uvconn *c, struct vx6_chunkq *q)
+{
+	uv_buf_t bufs[MAX_IOV];
+	struct vx6_chunk *ch = q->head;
+	struct done_write *d;
+	unsigned n = 0;
+	size_t total = 0;
+	int rc;
+
+	if (c->writes_pending > 0 || q->count > MAX_IOV || c->is_pipe)
+		return false;
+	for (; ch; ch = ch->next) {
+		bufs[n++] = uv_buf_init((char *)vx6_chunk_ptr(ch), ch->len);
+		total += ch->len;
+	}
+	rc = uv_try_write(&c->h.stream, bufs, n);
+	if (rc <= 0)
+		return false;
+	if ((size_t)rc < total) {
+		/* Partly written: drop what went out, queue the rest normally. */
+		size_t left = (size_t)rc;
+		while (left > 0 && (ch = q->head) != NULL) {
+			if (ch->len <= left) {
+				left -= ch->len;
+				vx6_chunk_free(vx6_chunkq_pop(q));
+			} else {
+				vx6_chunk_consume(ch, left);
+				q->bytes -= left;
+				left = 0;
+			}
+		}
+		d = calloc(1, sizeof(*d));
+		if (d) {
+			d->id = c->id;
+			d->bytes = (size_t)rc;
+			*c->u->done_tail = d;
+			c->u->done_tail = &d->next;
+		}
+		return false;
+	}
+	vx6_chunkq_clear(q);
+	d = calloc(1, sizeof(*d));
+	if (d) {
+		d->id = c->id;
+		d->bytes = total;
+		*c->u->done_tail = d;
+		c->u->done_tail = &d->next;
+	}
+	return true;
+}
+
 static int
 op_write(void *io, uint64_t id, struct vx6_chunkq *q)
 {
@@ -407,6 +487,8 @@ op_write(void *io, uint64_t id, struct vx6_chunkq *q)
 
 	if (c == NULL || c->closing || c->listener || c->connecting)
 		return VX6_ERR_STATE;
+	if (try_write_all(c, q))
+		return 0;
 	while (q->count > 0) {
 		w = calloc(1, sizeof(*w));
 		if (w == NULL)
@@ -566,6 +648,10 @@ vx6_uv_new(uv_loop_t *loop)
 	vx6_idmap_init(&u->conns);
 	uv_timer_init(loop, &u->timer);
 	u->timer.data = u;
+	u->done_tail = &u->done;
+	uv_check_init(loop, &u->check);
+	u->check.data = u;
+	uv_check_start(&u->check, report_done);
 	return u;
 }
 
@@ -633,6 +719,8 @@ vx6_uv_close(struct vx6_uv *u)
 	}
 	if (!uv_is_closing((uv_handle_t *)&u->timer))
 		uv_close((uv_handle_t *)&u->timer, NULL);
+	if (!uv_is_closing((uv_handle_t *)&u->check))
+		uv_close((uv_handle_t *)&u->check, NULL);
 }
 
 void
@@ -640,6 +728,11 @@ vx6_uv_free(struct vx6_uv *u)
 {
 	if (u == NULL)
 		return;
+	while (u->done) {
+		struct done_write *d = u->done;
+		u->done = d->next;
+		free(d);
+	}
 	vx6_idmap_free(&u->conns);
 	free(u);
 }

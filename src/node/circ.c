@@ -1,0 +1,731 @@
+/* circ — circuits this node builds (docs/PROTOCOL.md §14): choosing a path,
+ * the telescoping build (CREATE to the first relay, then EXTEND through the
+ * circuit to each next hop and finally the owner), and circuit streams that
+ * carry a forward's connections. */
+#include "node/node_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+#define LOG "circuit"
+#define CELLS_PER_CHUNK (VX6_FRAME_MAX_DATA / VX6_CELL_SIZE)
+#define BUILD_TIMEOUT_MIN (3 * VX6_NS_PER_SEC)
+#define BUILD_TIMEOUT_MAX (30 * VX6_NS_PER_SEC)
+
+
+/* --- sending cells on the first hop stream --- */
+
+static struct vx6_chunkq *
+outq(struct circuit *c)
+{
+	return &c->out_q;
+}
+
+static void
+flush(struct circuit *c)
+{
+	struct vx6_chunk *ch;
+
+	while (!c->dead && c->first && !c->first->over && (ch = outq(c)->head) != NULL &&
+	    vx6_session_credit(c->first->session, c->sid) >= ch->len) {
+		ch = vx6_chunkq_pop(outq(c));
+		if (vx6_session_send(c->first->session, c->sid, ch) != 0)
+			break;
+	}
+}
+
+static void
+queue_cell(struct circuit *c, const uint8_t cell[VX6_CELL_SIZE])
+{
+	struct vx6_chunk *ch = outq(c)->tail;
+
+	if (ch == NULL || ch->len + VX6_CELL_SIZE > CELLS_PER_CHUNK * VX6_CELL_SIZE) {
+		ch = vx6_chunk_new(VX6_SESSION_HEADROOM, CELLS_PER_CHUNK * VX6_CELL_SIZE, VX6_SESSION_TAILROOM);
+		if (ch == NULL)
+			return;
+		vx6_chunkq_push(outq(c), ch);
+	}
+	memcpy(vx6_chunk_ptr(ch) + ch->len, cell, VX6_CELL_SIZE);
+	ch->len += VX6_CELL_SIZE;
+	outq(c)->bytes += VX6_CELL_SIZE;
+}
+
+/* A cell for hop `target` (the owner is n - 1). */
+static void
+send_cell(struct circuit *c, unsigned target, uint8_t cmd, uint16_t sid, const void *p, size_t len)
+{
+	uint8_t cell[VX6_CELL_SIZE];
+
+	if (c->dead || vx6_cell_build(cell, cmd, sid, p, len) != 0)
+		return;
+	vx6_cell_client_seal(c->hops, target, cell);
+	queue_cell(c, cell);
+	flush(c);
+}
+
+/* --- circuit stream endpoint (client side) --- */
+
+static struct cstream *
+cs_get(struct circuit *c, uint32_t id)
+{
+	return id ? vx6_idmap_get(&c->streams, id) : NULL;
+}
+
+static bool
+cl_live(void *ctx, uint32_t sid)
+{
+	struct circuit *c = ctx;
+
+	return !c->dead && c->ready && cs_get(c, sid) != NULL;
+}
+
+static bool
+cl_usable(void *ctx)
+{
+	return !((struct circuit *)ctx)->dead;
+}
+
+static size_t
+cl_credit(void *ctx, uint32_t sid)
+{
+	struct circuit *c = ctx;
+	struct cstream *cs = cs_get(c, sid);
+	size_t bytes;
+
+	if (cs == NULL || c->dead || cs->fin_sent || outq(c)->count > 0 || c->first == NULL ||
+	    c->first->over)
+		return 0;
+	bytes = vx6_session_credit(c->first->session, c->sid) / VX6_CELL_SIZE * VX6_CELL_MAX_PAYLOAD;
+	if (bytes > cs->send_credit)
+		bytes = (size_t)cs->send_credit;
+	return bytes > VX6_FRAME_MAX_DATA ? VX6_FRAME_MAX_DATA : bytes;
+}
+
+static int
+cl_send(void *ctx, uint32_t sid, struct vx6_chunk *ch)
+{
+	struct circuit *c = ctx;
+	struct cstream *cs = cs_get(c, sid);
+	const uint8_t *p = vx6_chunk_ptr(ch);
+	size_t left = ch->len;
+
+	if (cs == NULL || c->dead || left > cs->send_credit) {
+		vx6_chunk_free(ch);
+		return VX6_ERR_STATE;
+	}
+	cs->send_credit -= left;
+	c->bytes_up += left;
+	while (left > 0) {
+		size_t n = left > VX6_CELL_MAX_PAYLOAD ? VX6_CELL_MAX_PAYLOAD : left;
+		send_cell(c, c->n - 1, VX6_CELL_DATA, (uint16_t)sid, p, n);
+		p += n;
+		left -= n;
+	}
+	vx6_chunk_free(ch);
+	return 0;
+}
+
+static int
+cl_fin(void *ctx, uint32_t sid)
+{
+	struct circuit *c = ctx;
+	struct cstream *cs = cs_get(c, sid);
+
+	if (cs && !cs->fin_sent) {
+		cs->fin_sent = true;
+		send_cell(c, c->n - 1, VX6_CELL_END, (uint16_t)sid, NULL, 0);
+	}
+	return 0;
+}
+
+static int
+cl_reset(void *ctx, uint32_t sid, uint16_t code, const char *reason)
+{
+	struct circuit *c = ctx;
+	uint8_t p[2 + VX6_FRAME_MAX_REASON];
+	size_t n = reason ? strnlen(reason, VX6_FRAME_MAX_REASON) : 0;
+
+	if (cs_get(c, sid) == NULL)
+		return 0;
+	vx6_put_u16(p, code);
+	memcpy(p + 2, reason, n);
+	send_cell(c, c->n - 1, VX6_CELL_RESET, (uint16_t)sid, p, 2 + n);
+	return 0;
+}
+
+static int
+cl_consumed(void *ctx, uint32_t sid, size_t n)
+{
+	struct circuit *c = ctx;
+	struct cstream *cs = cs_get(c, sid);
+	uint8_t p[4];
+
+	if (cs == NULL || c->dead)
+		return 0;
+	cs->recv_pending += n;
+	if (cs->recv_pending >= CIRC_STREAM_WINDOW / 2) {
+		vx6_put_u32(p, (uint32_t)cs->recv_pending);
+		send_cell(c, c->n - 1, VX6_CELL_WINDOW, (uint16_t)sid, p, 4);
+		cs->recv_window += cs->recv_pending;
+		cs->recv_pending = 0;
+	}
+	return 0;
+}
+
+static int
+cl_accept(void *ctx, uint32_t sid)
+{
+	(void)ctx;
+	(void)sid;
+	return VX6_ERR_STATE;   /* the client opens circuit streams; it never accepts one */
+}
+
+static void
+cl_detach(void *ctx, uint32_t sid, struct pump *p)
+{
+	struct circuit *c = ctx;
+	struct cstream *cs = cs_get(c, sid);
+
+	if (cs && cs->pump == p) {
+		vx6_idmap_del(&c->streams, sid);
+		free(cs);
+	}
+}
+
+const struct endpoint_ops circ_client_endpoint = {
+	.live = cl_live, .usable = cl_usable, .credit = cl_credit, .send = cl_send, .fin = cl_fin,
+	.reset = cl_reset, .consumed = cl_consumed, .accept = cl_accept, .detach = cl_detach,
+};
+
+void
+circ_open_stream(struct circuit *c, struct pump *p)
+{
+	struct cstream *cs;
+	uint16_t id;
+
+	if (c->next_stream == UINT16_MAX) {
+		pump_abort(p, VX6_RESET_LIMIT, "circuit stream ids exhausted");
+		return;
+	}
+	id = ++c->next_stream;
+	cs = calloc(1, sizeof(*cs));
+	if (cs == NULL || vx6_idmap_put(&c->streams, id, cs) != 0) {
+		free(cs);
+		pump_abort(p, VX6_RESET_INTERNAL, "out of memory");
+		return;
+	}
+	cs->id = id;
+	cs->pump = p;
+	cs->send_credit = CIRC_STREAM_WINDOW;
+	cs->recv_window = CIRC_STREAM_WINDOW;
+	send_cell(c, c->n - 1, VX6_CELL_BEGIN, id, c->fwd ? c->fwd->service : "", c->fwd ?
+	    strlen(c->fwd->service) : 0);
+	pump_attach(p, &circ_client_endpoint, c, id);
+}
+
+/* --- building --- */
+
+static uint64_t
+build_timeout(struct vx6_node *n)
+{
+	uint64_t t[8], tmp;
+	unsigned k = 0;
+
+	/* Three times the median of recent builds, clamped: a slow network
+	 * gets more time, a dead relay is given up on quickly. */
+	for (unsigned i = 0; i < 8; i++)
+		if (n->build_times[i])
+			t[k++] = n->build_times[i];
+	if (k == 0)
+		return 10 * VX6_NS_PER_SEC;
+	for (unsigned i = 1; i < k; i++)
+		for (unsigned j = i; j > 0 && t[j - 1] > t[j]; j--) {
+			tmp = t[j];
+			t[j] = t[j - 1];
+			t[j - 1] = tmp;
+		}
+	tmp = 3 * t[k / 2];
+	return tmp < BUILD_TIMEOUT_MIN ? BUILD_TIMEOUT_MIN : tmp > BUILD_TIMEOUT_MAX ? BUILD_TIMEOUT_MAX : tmp;
+}
+
+static void
+start(struct circuit *c)
+{
+	struct vx6_node *n = c->node;
+	uint8_t cell[VX6_CELL_SIZE];
+
+	c->started = true;
+	if (vx6_session_open(c->first->session, VX6_CIRCUIT_SERVICE, &c->sid) != 0 ||
+	    vx6_idmap_put(&c->first->circs, c->sid, c) != 0) {
+		circ_close(c, "cannot open a circuit stream to the first relay");
+		return;
+	}
+	memset(cell, 0, sizeof(cell));
+	if (vx6_hop_client_start(&c->hs, n->env, c->path[0].key, cell) != 0) {
+		circ_close(c, "hop handshake failed");
+		return;
+	}
+	queue_cell(c, cell);   /* CREATE travels without layers */
+	flush(c);
+}
+
+static void
+advance(struct circuit *c)
+{
+	struct vx6_node *n = c->node;
+	uint8_t payload[VX6_EXTEND_LEN];
+	struct vx6_extend e;
+
+	if (c->built == c->n) {
+		uint64_t took = node_now(n) - c->created_at;
+		c->ready = true;
+		c->ready_at = node_now(n);
+		n->build_times[n->build_next++ % 8] = took;
+		vx6_log_info(n->log, LOG, "circuit of %u hop(s) ready in %.1f ms", c->n,
+		    (double)took / 1e6);
+		if (c->fwd)
+			forward_circuit_ready(c->fwd, c);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.addr = c->path[c->built].addr;
+	memcpy(e.key, c->path[c->built].key, VX6_KEY_LEN);
+	if (vx6_hop_client_start(&c->hs, n->env, e.key, e.msg1) != 0 || vx6_extend_encode(&e, payload) != 0) {
+		circ_close(c, "cannot extend the circuit");
+		return;
+	}
+	send_cell(c, c->built - 1, VX6_CELL_EXTEND, 0, payload, sizeof(payload));
+}
+
+/* The candidates for relays: records with the relay flag, not us, not the
+ * owner, not recently failed, a /48 each (unless same_prefix_paths). */
+struct pick {
+	struct vx6_node *n;
+	const uint8_t *owner_id;
+	struct forward *f;
+	struct vx6_node_record cand[64];
+	unsigned count;
+	uint64_t wall;
+};
+
+static void
+consider(void *ud, const uint8_t *bytes, size_t len)
+{
+	struct pick *pk = ud;
+	struct vx6_node_record r;
+
+	if (pk->count >= 64 || vx6_node_record_decode(&r, bytes, len, pk->wall) != 0)
+		return;
+	if (!(r.flags & VX6_NODE_FLAG_RELAY) || r.n_addrs == 0 ||
+	    memcmp(r.node_id, pk->n->id.node_id, VX6_NODE_ID_LEN) == 0 ||
+	    memcmp(r.node_id, pk->owner_id, VX6_NODE_ID_LEN) == 0)
+		return;
+	for (unsigned i = 0; pk->f && i < pk->f->n_avoid; i++)
+		if (memcmp(pk->f->avoid[i], r.node_id, VX6_NODE_ID_LEN) == 0)
+			return;
+	pk->cand[pk->count++] = r;
+}
+
+static bool
+same_48(const struct vx6_addr *a, const struct vx6_addr *b)
+{
+	if (a->family != b->family)
+		return false;
+	return a->family == 6 ? memcmp(a->ip, b->ip, 6) == 0 : memcmp(a->ip, b->ip, 3) == 0;
+}
+
+static const struct vx6_addr *
+tcp_addr(const struct vx6_node_record *r)
+{
+	for (uint8_t i = 0; i < r->n_addrs; i++)
+		if (r->addrs[i].transport == VX6_TRANSPORT_TCP)
+			return &r->addrs[i];
+	return NULL;
+}
+
+/* Orders candidates: a live session first (known alive, measured), then a
+ * random order; takes `want` that pass the diversity rule. */
+static unsigned
+choose_path(struct circuit *c, struct pick *pk, unsigned want, const struct vx6_addr *owner_addr)
+{
+	struct vx6_node *n = c->node;
+	unsigned score[64], taken = 0;
+
+	for (unsigned i = 0; i < pk->count; i++) {
+		struct link *l = named_link_to(n, pk->cand[i].node_id);
+		uint8_t r;
+		vx6_env_random(n->env, &r, 1);
+		score[i] = (l && l->established ? 512u : 0u) + r;
+	}
+	for (unsigned k = 0; k < want; k++) {
+		int best = -1;
+		for (unsigned i = 0; i < pk->count; i++) {
+			const struct vx6_addr *a = tcp_addr(&pk->cand[i]);
+			bool ok = a != NULL && score[i] != UINT32_MAX;
+			if (ok && !n->cfg.relay_same_prefix) {
+				if (same_48(a, owner_addr))
+					ok = false;
+				for (unsigned j = 0; ok && j < taken; j++)
+					ok = !same_48(a, &c->path[j].addr);
+			}
+			if (ok && (best < 0 || score[i] > score[best]))
+				best = (int)i;
+		}
+		if (best < 0)
+			break;
+		memcpy(c->path[taken].key, pk->cand[best].key, VX6_KEY_LEN);
+		memcpy(c->path[taken].node_id, pk->cand[best].node_id, VX6_NODE_ID_LEN);
+		c->path[taken].addr = *tcp_addr(&pk->cand[best]);
+		snprintf(c->path[taken].name, sizeof(c->path[taken].name), "%s", pk->cand[best].name);
+		score[best] = UINT32_MAX;   /* never twice in one path */
+		taken++;
+	}
+	return taken;
+}
+
+int
+circ_build(struct forward *f, const uint8_t owner_key[VX6_KEY_LEN], const struct vx6_addr *owner_addr,
+    char *why, size_t whylen)
+{
+	struct vx6_node *n = f->node;
+	struct circuit *c;
+	struct pick *pk;
+	unsigned relays = f->relay_hops;
+	uint8_t owner_id[VX6_NODE_ID_LEN];
+
+	if (relays + 1 > VX6_CIRCUIT_MAX_HOPS) {
+		snprintf(why, whylen, "at most %d relays", VX6_CIRCUIT_MAX_HOPS - 1);
+		return VX6_ERR_INVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	pk = calloc(1, sizeof(*pk));
+	if (c == NULL || pk == NULL) {
+		free(c);
+		free(pk);
+		return VX6_ERR_NOMEM;
+	}
+	c->node = n;
+	c->fwd = f;
+	c->n = relays + 1;
+	c->created_at = node_now(n);
+	vx6_idmap_init(&c->streams);
+	vx6_chunkq_init(&c->out_q);
+	vx6_node_id_from_key(owner_id, owner_key);
+	pk->n = n;
+	pk->owner_id = owner_id;
+	pk->f = f;
+	pk->wall = node_wall(n);
+	if (n->reg)
+		(void)vx6_registry_all_nodes(n->reg, pk->wall, consider, pk);
+	if (choose_path(c, pk, relays, owner_addr) < relays) {
+		snprintf(why, whylen, "not enough relays: %u usable relay(s) known, %u needed (relays must "
+		    "be distinct, in different /48s, and neither this node nor the owner)", pk->count, relays);
+		free(pk);
+		vx6_idmap_free(&c->streams);
+		free(c);
+		return VX6_ERR_NOT_FOUND;
+	}
+	free(pk);
+	memcpy(c->path[relays].key, owner_key, VX6_KEY_LEN);
+	memcpy(c->path[relays].node_id, owner_id, VX6_NODE_ID_LEN);
+	c->path[relays].addr = *owner_addr;
+	snprintf(c->path[relays].name, sizeof(c->path[relays].name), "owner");
+	c->first = named_link_to(n, c->path[0].node_id);
+	if (c->first == NULL)
+		c->first = link_dial(n, &c->path[0].addr, c->path[0].key, false);
+	if (c->first == NULL) {
+		snprintf(why, whylen, "cannot reach the first relay");
+		vx6_idmap_free(&c->streams);
+		free(c);
+		return VX6_ERR_UNREACHABLE;
+	}
+	c->deadline = node_now(n) + build_timeout(n);
+	c->next_circ = n->circuits;
+	n->circuits = c;
+	f->circ = c;
+	if (c->first->established)
+		start(c);
+	return 0;
+}
+
+void
+circ_link_established(struct link *l)
+{
+	for (struct circuit *c = l->node->circuits; c; c = c->next_circ)
+		if (!c->dead && !c->started && c->first == l)
+			start(c);
+}
+
+static void
+stream_cell(struct circuit *c, const struct vx6_cell *cell)
+{
+	struct cstream *cs = cs_get(c, cell->stream_id);
+	struct vx6_chunk *ch;
+	char reason[VX6_FRAME_MAX_REASON + 1];
+	size_t rn;
+	struct pump *p;
+
+	if (cs == NULL)
+		return;   /* ended on our side first */
+	p = cs->pump;
+	switch (cell->cmd) {
+	case VX6_CELL_CONNECTED:
+		cs->connected = true;
+		if (p)
+			pump_stream_accepted(p);
+		break;
+	case VX6_CELL_DATA:
+		if (cs->fin_recv || cell->length > cs->recv_window) {
+			circ_close(c, "circuit stream flow violation by the owner");
+			return;
+		}
+		cs->recv_window -= cell->length;
+		c->bytes_down += cell->length;
+		if (p && cell->length && (ch = vx6_chunk_copy(cell->payload, cell->length, 0, 0)) != NULL)
+			pump_stream_data(p, ch);
+		break;
+	case VX6_CELL_END:
+		cs->fin_recv = true;
+		if (p)
+			pump_stream_fin(p);
+		break;
+	case VX6_CELL_RESET:
+		rn = cell->length > 2 ? cell->length - 2u : 0;
+		if (rn > VX6_FRAME_MAX_REASON)
+			rn = VX6_FRAME_MAX_REASON;
+		for (size_t i = 0; i < rn; i++)
+			reason[i] = (cell->payload[2 + i] >= 0x20 && cell->payload[2 + i] < 0x7f) ?
+			    (char)cell->payload[2 + i] : '?';
+		reason[rn] = '\0';
+		vx6_idmap_del(&c->streams, cs->id);
+		free(cs);
+		if (p) {
+			p->ep_ctx = NULL;
+			pump_stream_reset(p, cell->length >= 2 ? vx6_get_u16(cell->payload) : 0, reason, true);
+		}
+		break;
+	case VX6_CELL_WINDOW:
+		if (cell->length != 4)
+			break;
+		cs->send_credit += vx6_get_u32(cell->payload);
+		if (cs->send_credit > (1ULL << 40)) {
+			circ_close(c, "circuit stream credit overflow");
+			return;
+		}
+		if (p)
+			pump_stream_writable(p);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+one_cell(struct circuit *c, uint8_t cell[VX6_CELL_SIZE])
+{
+	struct vx6_cell pc;
+	int idx;
+
+	if (c->built == 0) {
+		/* CREATED: the first relay's NK message 2. */
+		if (vx6_hop_client_finish(&c->hs, cell, &c->hops[0]) != 0) {
+			circ_close(c, "the first relay's CREATED does not verify");
+			return;
+		}
+		c->built = 1;
+		advance(c);
+		return;
+	}
+	idx = vx6_cell_client_open(c->hops, c->built, cell);
+	if (idx < 0 || vx6_cell_parse(cell, &pc) != 0) {
+		circ_close(c, "a cell failed authentication (tampered, replayed or reordered)");
+		return;
+	}
+	if (pc.cmd == VX6_CELL_EXTENDED) {
+		if ((unsigned)idx != c->built - 1 || c->ready || pc.length != VX6_HOP_MSG_LEN ||
+		    vx6_hop_client_finish(&c->hs, pc.payload, &c->hops[c->built]) != 0) {
+			circ_close(c, "bad EXTENDED");
+			return;
+		}
+		c->built++;
+		advance(c);
+		return;
+	}
+	if (pc.cmd == VX6_CELL_PADDING)
+		return;
+	if ((unsigned)idx != c->n - 1 || !c->ready) {
+		circ_close(c, "a relay sent a stream cell");
+		return;
+	}
+	stream_cell(c, &pc);
+}
+
+void
+circ_stream_data(struct circuit *c, struct vx6_chunk *chunk)
+{
+	const uint8_t *p = vx6_chunk_ptr(chunk);
+	size_t left = chunk->len, total = chunk->len;
+	struct link *first = c->first;
+	uint32_t sid = c->sid;
+
+	while (left > 0 && !c->dead) {
+		size_t take = VX6_CELL_SIZE - c->part_len;
+		if (take > left)
+			take = left;
+		memcpy(c->part + c->part_len, p, take);
+		c->part_len += take;
+		p += take;
+		left -= take;
+		if (c->part_len == VX6_CELL_SIZE) {
+			c->part_len = 0;
+			one_cell(c, c->part);
+		}
+	}
+	vx6_chunk_free(chunk);
+	/* Circuit streams have their own windows: the hop stream credit goes
+	 * back at once. */
+	if (first && !first->over)
+		vx6_session_consumed(first->session, sid, total);
+}
+
+void
+circ_stream_writable(struct circuit *c)
+{
+	size_t pos = 0;
+	struct cstream *cs;
+
+	flush(c);
+	while (!c->dead && outq(c)->count == 0 && (cs = vx6_idmap_next(&c->streams, &pos, NULL)) != NULL)
+		if (cs->pump)
+			pump_stream_writable(cs->pump);
+}
+
+void
+circ_close(struct circuit *c, const char *why)
+{
+	struct vx6_node *n = c->node;
+	size_t pos = 0;
+	struct cstream *cs;
+	int failed_hop = -1;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	snprintf(c->why, sizeof(c->why), "%s", why);
+	/* During the build, the hop being added is the likely culprit. */
+	if (!c->ready)
+		failed_hop = c->started ? (int)c->built : 0;
+	vx6_log_info(n->log, LOG, "circuit of %u hop(s) closed%s: %s", c->n,
+	    c->ready ? "" : " while building", why);
+	if (c->first && !c->first->over && c->started) {
+		vx6_session_reset(c->first->session, c->sid, VX6_RESET_CANCEL, why);
+		vx6_idmap_del(&c->first->circs, c->sid);
+	}
+	while ((cs = vx6_idmap_next(&c->streams, &pos, NULL)) != NULL) {
+		struct pump *p = cs->pump;
+		vx6_idmap_del(&c->streams, cs->id);
+		free(cs);
+		if (p) {
+			p->ep_ctx = NULL;
+			pump_stream_reset(p, VX6_RESET_SESSION_LOST, why, false);
+		}
+	}
+	vx6_chunkq_clear(outq(c));
+	vx6_noise_hs_wipe(&c->hs);
+	if (c->fwd)
+		forward_circuit_over(c->fwd, c, why, failed_hop);
+	c->fwd = NULL;
+}
+
+void
+circ_stream_reset(struct circuit *c, const char *reason)
+{
+	/* The first relay reset the hop stream: it is gone already. */
+	if (c->first)
+		vx6_idmap_del(&c->first->circs, c->sid);
+	c->started = false;
+	circ_close(c, reason);
+}
+
+void
+circ_link_over(struct link *l)
+{
+	for (struct circuit *c = l->node->circuits; c; c = c->next_circ)
+		if (!c->dead && c->first == l) {
+			c->started = false;
+			circ_close(c, "the session to the first relay ended");
+			c->first = NULL;
+		}
+}
+
+uint64_t
+circ_expiry(struct vx6_node *n)
+{
+	uint64_t e = VX6_TIME_NEVER;
+
+	for (struct circuit *c = n->circuits; c; c = c->next_circ)
+		if (!c->dead && !c->ready && c->deadline < e)
+			e = c->deadline;
+	return e;
+}
+
+void
+circ_timer(struct vx6_node *n, uint64_t now)
+{
+	for (struct circuit *c = n->circuits; c; c = c->next_circ)
+		if (!c->dead && !c->ready && now >= c->deadline)
+			circ_close(c, "the circuit did not finish building in time");
+}
+
+void
+circ_gc(struct vx6_node *n)
+{
+	struct circuit **pp = &n->circuits, *c;
+
+	while ((c = *pp) != NULL) {
+		if (!c->dead) {
+			pp = &c->next_circ;
+			continue;
+		}
+		*pp = c->next_circ;
+		for (unsigned i = 0; i < VX6_CIRCUIT_MAX_HOPS; i++)
+			vx6_hop_crypto_wipe(&c->hops[i]);
+		vx6_idmap_free(&c->streams);
+		free(c);
+	}
+}
+
+json_t *
+circ_status_json(struct vx6_node *n)
+{
+	json_t *arr = json_array();
+	uint64_t now = node_now(n);
+	char a[VX6_ADDR_STRLEN];
+
+	for (struct circuit *c = n->circuits; c; c = c->next_circ) {
+		json_t *hops = json_array(), *o;
+		double rtt = 0;
+		if (c->dead)
+			continue;
+		for (unsigned i = 0; i < c->n; i++) {
+			vx6_addr_format(&c->path[i].addr, a, sizeof(a), false);
+			json_array_append_new(hops, json_pack("{s:s,s:s}", "name", c->path[i].name, "addr", a));
+		}
+		if (c->first && c->first->established) {
+			struct vx6_session_info info;
+			vx6_session_info(c->first->session, &info);
+			rtt = (double)info.rtt_ns / 1e6;
+		}
+		o = json_pack("{s:s,s:o,s:f,s:I,s:I,s:i,s:f}", "state", c->ready ? "ready" : "building",
+		    "hops", hops, "age_s", (double)(now - c->created_at) / 1e9, "bytes_up",
+		    (json_int_t)c->bytes_up, "bytes_down", (json_int_t)c->bytes_down, "streams",
+		    (int)c->streams.count, "first_hop_rtt_ms", rtt);
+		if (c->ready)
+			json_object_set_new(o, "build_ms", json_real((double)(c->ready_at - c->created_at) / 1e6));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}

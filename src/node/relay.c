@@ -1,0 +1,741 @@
+/* relay — the hop side of circuits (docs/PROTOCOL.md §14): answering CREATE,
+ * extending to the next hop (only to a VX6 node, by its key, never to this
+ * node or a loopback address), moving cells both ways with one layer removed
+ * or added, and, at the owner, ending circuit streams at local services. */
+#include "node/node_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+#define LOG "relay"
+/* Cells per chunk: one DATA frame holds at most 31 whole cells. */
+#define CELLS_PER_CHUNK (VX6_FRAME_MAX_DATA / VX6_CELL_SIZE)
+
+static void hop_destroy(struct hop *h, const char *why);
+
+static bool
+is_prev(const struct hop *h, const struct link *l, uint32_t sid)
+{
+	return h->prev == l && h->prev_sid == sid;
+}
+
+/* --- sending cells on a hop stream --- */
+
+static size_t
+stream_credit(struct link *l, uint32_t sid)
+{
+	return (l && !l->over) ? vx6_session_credit(l->session, sid) : 0;
+}
+
+/* Sends the queued chunks of q on (l, sid) while credit lasts, crediting
+ * back the input bytes they came from on (from, from_sid). */
+static void
+flush_q(struct vx6_chunkq *q, size_t *unconsumed, struct link *l, uint32_t sid, struct link *from,
+    uint32_t from_sid)
+{
+	struct vx6_chunk *c;
+
+	while ((c = q->head) != NULL && stream_credit(l, sid) >= c->len) {
+		size_t len = c->len;
+		c = vx6_chunkq_pop(q);
+		if (vx6_session_send(l->session, sid, c) != 0)
+			break;
+		if (from && !from->over && *unconsumed >= len) {
+			vx6_session_consumed(from->session, from_sid, len);
+			*unconsumed -= len;
+		}
+	}
+}
+
+/* Appends one cell to the last chunk of q (a new one every 31 cells). */
+static int
+queue_cell(struct vx6_chunkq *q, const uint8_t cell[VX6_CELL_SIZE])
+{
+	struct vx6_chunk *c = q->tail;
+
+	if (c == NULL || c->len + VX6_CELL_SIZE > CELLS_PER_CHUNK * VX6_CELL_SIZE) {
+		c = vx6_chunk_new(VX6_SESSION_HEADROOM, CELLS_PER_CHUNK * VX6_CELL_SIZE, VX6_SESSION_TAILROOM);
+		if (c == NULL)
+			return VX6_ERR_NOMEM;
+		vx6_chunkq_push(q, c);
+	}
+	memcpy(vx6_chunk_ptr(c) + c->len, cell, VX6_CELL_SIZE);
+	c->len += VX6_CELL_SIZE;
+	q->bytes += VX6_CELL_SIZE;
+	return 0;
+}
+
+/* A cell this hop originates towards the client. */
+static void
+send_back(struct hop *h, uint8_t cmd, uint16_t sid, const void *payload, size_t len)
+{
+	uint8_t cell[VX6_CELL_SIZE];
+
+	if (h->dead || vx6_cell_build(cell, cmd, sid, payload, len) != 0)
+		return;
+	vx6_cell_hop_seal(&h->keys, cell);
+	if (queue_cell(&h->bwd_q, cell) == 0)
+		flush_q(&h->bwd_q, &h->bwd_q_unconsumed, h->prev, h->prev_sid, h->next, h->next_sid);
+}
+
+/* --- circuit streams at the exit (the owner) --- */
+
+static struct cstream *
+cs_get(struct hop *h, uint16_t id)
+{
+	return id ? vx6_idmap_get(&h->streams, id) : NULL;
+}
+
+static void
+cs_free(struct hop *h, struct cstream *cs)
+{
+	vx6_idmap_del(&h->streams, cs->id);
+	free(cs);
+}
+
+static bool
+exit_live(void *ctx, uint32_t sid)
+{
+	struct hop *h = ctx;
+
+	return !h->dead && cs_get(h, (uint16_t)sid) != NULL;
+}
+
+static bool
+exit_usable(void *ctx)
+{
+	return !((struct hop *)ctx)->dead;
+}
+
+static size_t
+exit_credit(void *ctx, uint32_t sid)
+{
+	struct hop *h = ctx;
+	struct cstream *cs = cs_get(h, (uint16_t)sid);
+	size_t cells, bytes;
+
+	if (cs == NULL || h->dead || cs->fin_sent || !cs->connected || h->bwd_q.count > 0)
+		return 0;
+	cells = stream_credit(h->prev, h->prev_sid) / VX6_CELL_SIZE;
+	bytes = cells * VX6_CELL_MAX_PAYLOAD;
+	if (bytes > cs->send_credit)
+		bytes = (size_t)cs->send_credit;
+	return bytes > VX6_FRAME_MAX_DATA ? VX6_FRAME_MAX_DATA : bytes;
+}
+
+static int
+exit_send(void *ctx, uint32_t sid, struct vx6_chunk *c)
+{
+	struct hop *h = ctx;
+	struct cstream *cs = cs_get(h, (uint16_t)sid);
+	const uint8_t *p = vx6_chunk_ptr(c);
+	size_t left = c->len;
+
+	if (cs == NULL || h->dead || left > cs->send_credit) {
+		vx6_chunk_free(c);
+		return VX6_ERR_STATE;
+	}
+	cs->send_credit -= left;
+	h->bytes += left;
+	while (left > 0) {
+		size_t n = left > VX6_CELL_MAX_PAYLOAD ? VX6_CELL_MAX_PAYLOAD : left;
+		send_back(h, VX6_CELL_DATA, cs->id, p, n);
+		p += n;
+		left -= n;
+	}
+	vx6_chunk_free(c);
+	return 0;
+}
+
+static int
+exit_fin(void *ctx, uint32_t sid)
+{
+	struct hop *h = ctx;
+	struct cstream *cs = cs_get(h, (uint16_t)sid);
+
+	if (cs == NULL || cs->fin_sent)
+		return 0;
+	cs->fin_sent = true;
+	send_back(h, VX6_CELL_END, cs->id, NULL, 0);
+	if (cs->fin_recv && cs->pump == NULL)
+		cs_free(h, cs);
+	return 0;
+}
+
+static int
+exit_reset(void *ctx, uint32_t sid, uint16_t code, const char *reason)
+{
+	struct hop *h = ctx;
+	struct cstream *cs = cs_get(h, (uint16_t)sid);
+	uint8_t p[2 + VX6_FRAME_MAX_REASON];
+	size_t n = reason ? strnlen(reason, VX6_FRAME_MAX_REASON) : 0;
+
+	if (cs == NULL)
+		return 0;
+	vx6_put_u16(p, code);
+	memcpy(p + 2, reason, n);
+	send_back(h, VX6_CELL_RESET, cs->id, p, 2 + n);
+	if (cs->pump)
+		cs->pump = NULL;   /* the pump detaches itself when it is freed */
+	return 0;
+}
+
+static void
+grant(struct hop *h, struct cstream *cs, size_t n)
+{
+	uint8_t p[4];
+
+	cs->recv_pending += n;
+	if (cs->recv_pending >= CIRC_STREAM_WINDOW / 2) {
+		vx6_put_u32(p, (uint32_t)cs->recv_pending);
+		send_back(h, VX6_CELL_WINDOW, cs->id, p, 4);
+		cs->recv_window += cs->recv_pending;
+		cs->recv_pending = 0;
+	}
+}
+
+static int
+exit_consumed(void *ctx, uint32_t sid, size_t n)
+{
+	struct hop *h = ctx;
+	struct cstream *cs = cs_get(h, (uint16_t)sid);
+
+	if (cs && !h->dead)
+		grant(h, cs, n);
+	return 0;
+}
+
+static int
+exit_accept(void *ctx, uint32_t sid)
+{
+	struct hop *h = ctx;
+	struct cstream *cs = cs_get(h, (uint16_t)sid);
+
+	if (cs == NULL)
+		return VX6_ERR_STATE;
+	cs->connected = true;
+	send_back(h, VX6_CELL_CONNECTED, cs->id, NULL, 0);
+	return 0;
+}
+
+static void
+exit_detach(void *ctx, uint32_t sid, struct pump *p)
+{
+	struct hop *h = ctx;
+	struct cstream *cs = cs_get(h, (uint16_t)sid);
+
+	if (cs && cs->pump == p) {
+		cs->pump = NULL;
+		cs_free(h, cs);
+	}
+}
+
+const struct endpoint_ops circ_exit_endpoint = {
+	.live = exit_live, .usable = exit_usable, .credit = exit_credit, .send = exit_send,
+	.fin = exit_fin, .reset = exit_reset, .consumed = exit_consumed, .accept = exit_accept,
+	.detach = exit_detach,
+};
+
+/* BEGIN at the owner: the same rules as a stream on a direct session, except
+ * that the client is anonymous, so private services are not offered. */
+static void
+exit_begin(struct hop *h, uint16_t id, const uint8_t *name, size_t len)
+{
+	struct vx6_node *n = h->node;
+	char service[VX6_NAME_BUF], reason[160];
+	const struct vx6_service_def *svc;
+	struct cstream *cs;
+	struct pump *p;
+	uint64_t conn;
+	uint8_t r[2 + VX6_FRAME_MAX_REASON];
+	size_t rn;
+
+	if (id == 0 || cs_get(h, id) != NULL || len == 0 || len > VX6_NAME_MAX) {
+		hop_destroy(h, "bad BEGIN");
+		return;
+	}
+	memcpy(service, name, len);
+	service[len] = '\0';
+	svc = vx6_name_valid(service) ? node_service_find(n, service) : NULL;
+	if (svc == NULL || svc->is_private || n->n_app >= n->cfg.limits.max_app_conns) {
+		n->ctr.streams_refused++;
+		snprintf(reason, sizeof(reason), "no service named '%s' is published on this node", service);
+		vx6_log_info(n->log, LOG, "refused a circuit stream to '%s'%s", service,
+		    svc && svc->is_private ? " (private services are not reachable through relays)" : "");
+		vx6_put_u16(r, VX6_RESET_UNKNOWN_SERVICE);
+		rn = strlen(reason);
+		memcpy(r + 2, reason, rn);
+		send_back(h, VX6_CELL_RESET, id, r, 2 + rn);
+		return;
+	}
+	cs = calloc(1, sizeof(*cs));
+	p = pump_new(n, false);
+	if (cs == NULL || p == NULL || vx6_idmap_put(&h->streams, id, cs) != 0) {
+		free(cs);
+		free(p);
+		hop_destroy(h, "out of memory");
+		return;
+	}
+	cs->id = id;
+	cs->pump = p;
+	cs->send_credit = CIRC_STREAM_WINDOW;
+	cs->recv_window = CIRC_STREAM_WINDOW;
+	snprintf(p->service, sizeof(p->service), "%s", svc->name);
+	conn = node_new_id(n);
+	p->app_id = conn;
+	if (node_conn_add(n, conn, CONN_APP, p) == NULL) {
+		cs_free(h, cs);
+		free(p);
+		return;
+	}
+	n->n_app++;
+	pump_attach(p, &circ_exit_endpoint, h, id);
+	if (n->io->dial(n->io_ud, conn, VX6_SOCK_APP, &svc->target) != 0)
+		pump_on_app_connected(p, VX6_ERR_UNREACHABLE, "dial failed");
+}
+
+static void
+exit_cell(struct hop *h, const struct vx6_cell *cell)
+{
+	struct cstream *cs = cs_get(h, cell->stream_id);
+	struct vx6_chunk *c;
+	char reason[VX6_FRAME_MAX_REASON + 1];
+	size_t rn;
+
+	switch (cell->cmd) {
+	case VX6_CELL_BEGIN:
+		exit_begin(h, cell->stream_id, cell->payload, cell->length);
+		return;
+	case VX6_CELL_DATA:
+		if (cs == NULL)
+			return;   /* the stream ended here first */
+		if (cs->fin_recv || cell->length > cs->recv_window) {
+			hop_destroy(h, "circuit stream flow violation");
+			return;
+		}
+		cs->recv_window -= cell->length;
+		if (cs->pump == NULL || cell->length == 0) {
+			grant(h, cs, cell->length);
+			return;
+		}
+		c = vx6_chunk_copy(cell->payload, cell->length, 0, 0);
+		if (c)
+			pump_stream_data(cs->pump, c);
+		return;
+	case VX6_CELL_END:
+		if (cs == NULL)
+			return;
+		cs->fin_recv = true;
+		if (cs->pump)
+			pump_stream_fin(cs->pump);
+		else if (cs->fin_sent)
+			cs_free(h, cs);
+		return;
+	case VX6_CELL_RESET:
+		if (cs == NULL)
+			return;
+		rn = cell->length > 2 ? cell->length - 2u : 0;
+		if (rn > VX6_FRAME_MAX_REASON)
+			rn = VX6_FRAME_MAX_REASON;
+		for (size_t i = 0; i < rn; i++)
+			reason[i] = (cell->payload[2 + i] >= 0x20 && cell->payload[2 + i] < 0x7f) ?
+			    (char)cell->payload[2 + i] : '?';
+		reason[rn] = '\0';
+		if (cs->pump) {
+			struct pump *p = cs->pump;
+			cs->pump = NULL;
+			cs_free(h, cs);
+			p->ep_ctx = NULL;   /* the stream is gone: nothing to detach from */
+			pump_stream_reset(p, cell->length >= 2 ? vx6_get_u16(cell->payload) : 0, reason, true);
+		} else {
+			cs_free(h, cs);
+		}
+		return;
+	case VX6_CELL_WINDOW:
+		if (cs == NULL || cell->length != 4)
+			return;
+		cs->send_credit += vx6_get_u32(cell->payload);
+		if (cs->send_credit > (1ULL << 40)) {
+			hop_destroy(h, "circuit stream credit overflow");
+			return;
+		}
+		if (cs->pump)
+			pump_stream_writable(cs->pump);
+		return;
+	case VX6_CELL_PADDING:
+		return;
+	default:
+		hop_destroy(h, "unexpected cell at the exit");
+	}
+}
+
+/* --- extending --- */
+
+static bool
+own_address(struct vx6_node *n, const struct vx6_addr *a)
+{
+	for (size_t i = 0; i < n->n_bound; i++)
+		if (a->port == n->bound[i].port && (vx6_addr_equal(a, &n->bound[i]) ||
+		    vx6_addr_is_unspecified(&n->bound[i])))
+			for (uint8_t j = 0; j < n->own.n_addrs; j++)
+				if (vx6_addr_equal(a, &n->own.addrs[j]))
+					return true;
+	return false;
+}
+
+static void
+open_next(struct hop *h)
+{
+	uint8_t cell[VX6_CELL_SIZE];
+	uint32_t sid;
+
+	h->waiting_link = false;
+	if (vx6_session_open(h->next->session, VX6_CIRCUIT_SERVICE, &sid) != 0 ||
+	    vx6_idmap_put(&h->next->hops, sid, h) != 0) {
+		hop_destroy(h, "cannot open a stream to the next hop");
+		return;
+	}
+	h->next_sid = sid;
+	memset(cell, 0, sizeof(cell));
+	memcpy(cell, h->next_msg1, VX6_HOP_MSG_LEN);
+	if (queue_cell(&h->fwd_q, cell) == 0)
+		flush_q(&h->fwd_q, &h->fwd_q_unconsumed, h->next, h->next_sid, NULL, 0);
+	h->extending = true;
+}
+
+static void
+extend(struct hop *h, const struct vx6_cell *cell)
+{
+	struct vx6_node *n = h->node;
+	struct vx6_extend e;
+	uint8_t id[VX6_NODE_ID_LEN];
+	struct link *l;
+
+	if (h->next || h->extending || h->waiting_link) {
+		hop_destroy(h, "EXTEND twice");
+		return;
+	}
+	if (!n->cfg.relay) {
+		n->relay_refused++;
+		hop_destroy(h, "this node does not relay");
+		return;
+	}
+	if (vx6_extend_decode(&e, cell->payload, cell->length) != 0) {
+		hop_destroy(h, "malformed EXTEND");
+		return;
+	}
+	/* A relay reaches VX6 nodes only (Noise IK with the given key), never
+	 * itself, its own addresses, or loopback/unspecified addresses. */
+	if (memcmp(e.key, n->id.pk, VX6_KEY_LEN) == 0 || own_address(n, &e.addr) ||
+	    vx6_addr_is_unspecified(&e.addr) ||
+	    (vx6_addr_is_loopback(&e.addr) && !n->cfg.relay_allow_loopback)) {
+		n->relay_refused++;
+		vx6_log_warn(n->log, LOG, "refused to extend a circuit to a forbidden address or to itself");
+		hop_destroy(h, "forbidden next hop");
+		return;
+	}
+	if (n->n_relay_circuits >= n->cfg.relay_max_circuits) {
+		n->relay_refused++;
+		hop_destroy(h, "relay circuit budget exhausted");
+		return;
+	}
+	vx6_node_id_from_key(id, e.key);
+	l = named_link_to(n, id);
+	if (l == NULL)
+		l = link_dial(n, &e.addr, e.key, false);
+	if (l == NULL) {
+		hop_destroy(h, "cannot reach the next hop");
+		return;
+	}
+	h->next = l;
+	n->n_relay_circuits++;
+	memcpy(h->next_key, e.key, VX6_KEY_LEN);
+	memcpy(h->next_msg1, e.msg1, VX6_HOP_MSG_LEN);
+	if (l->established)
+		open_next(h);
+	else
+		h->waiting_link = true;
+}
+
+void
+relay_link_established(struct link *l)
+{
+	for (struct hop *h = l->node->hops; h; h = h->next_hop)
+		if (!h->dead && h->next == l && h->waiting_link)
+			open_next(h);
+}
+
+/* --- cells arriving --- */
+
+/* Processes one whole cell from the client's side. */
+static void
+forward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
+{
+	struct vx6_cell pc;
+	uint8_t reply[VX6_CELL_SIZE];
+
+	if (!h->created) {
+		/* CREATE: NK message 1 in the first 48 bytes. */
+		memset(reply, 0, sizeof(reply));
+		if (vx6_hop_respond(&h->node->id, h->node->env, cell, reply, &h->keys) != 0) {
+			hop_destroy(h, "bad CREATE");
+			return;
+		}
+		h->created = true;
+		if (queue_cell(&h->bwd_q, reply) == 0)
+			flush_q(&h->bwd_q, &h->bwd_q_unconsumed, h->prev, h->prev_sid, NULL, 0);
+		return;
+	}
+	if (vx6_cell_hop_open(&h->keys, cell)) {
+		if (vx6_cell_parse(cell, &pc) != 0) {
+			hop_destroy(h, "malformed cell");
+			return;
+		}
+		if (pc.cmd == VX6_CELL_EXTEND)
+			extend(h, &pc);
+		else if (h->next == NULL && !h->extending && !h->waiting_link)
+			exit_cell(h, &pc);
+		else
+			hop_destroy(h, "unexpected cell at a relay");
+		return;
+	}
+	if (h->next == NULL || h->waiting_link) {
+		/* Nobody further on: an unrecognized cell here was tampered with. */
+		hop_destroy(h, "a cell failed authentication (tampered, replayed or reordered)");
+		return;
+	}
+	h->bytes += VX6_CELL_SIZE;
+	h->node->relay_bytes += VX6_CELL_SIZE;
+	if (queue_cell(&h->fwd_q, cell) == 0)
+		h->fwd_q_unconsumed += VX6_CELL_SIZE;
+}
+
+/* Processes one whole cell from the owner's side. */
+static void
+backward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
+{
+	if (h->extending) {
+		/* CREATED from the next hop: hand its message 2 to the client. */
+		h->extending = false;
+		send_back(h, VX6_CELL_EXTENDED, 0, cell, VX6_HOP_MSG_LEN);
+		if (h->next && !h->next->over)
+			vx6_session_consumed(h->next->session, h->next_sid, VX6_CELL_SIZE);
+		return;
+	}
+	vx6_cell_hop_wrap(&h->keys, cell);
+	h->bytes += VX6_CELL_SIZE;
+	h->node->relay_bytes += VX6_CELL_SIZE;
+	if (queue_cell(&h->bwd_q, cell) == 0)
+		h->bwd_q_unconsumed += VX6_CELL_SIZE;
+}
+
+void
+relay_stream_data(struct hop *h, struct link *l, uint32_t sid, struct vx6_chunk *c)
+{
+	bool fwd = is_prev(h, l, sid);
+	uint8_t *part = fwd ? h->fwd_part : h->bwd_part;
+	size_t *plen = fwd ? &h->fwd_len : &h->bwd_len;
+	const uint8_t *p = vx6_chunk_ptr(c);
+	size_t left = c->len, local = 0, before;
+	struct vx6_chunkq *q = fwd ? &h->fwd_q : &h->bwd_q;
+	size_t *unconsumed = fwd ? &h->fwd_q_unconsumed : &h->bwd_q_unconsumed;
+
+	while (left > 0 && !h->dead) {
+		size_t take = VX6_CELL_SIZE - *plen;
+		if (take > left)
+			take = left;
+		memcpy(part + *plen, p, take);
+		*plen += take;
+		p += take;
+		left -= take;
+		if (*plen < VX6_CELL_SIZE)
+			break;
+		*plen = 0;
+		before = *unconsumed;
+		if (fwd)
+			forward_cell(h, part);
+		else
+			backward_cell(h, part);
+		/* Cells handled here (not queued onwards) are credited at once. */
+		if (!h->dead && *unconsumed == before && !(!fwd && h->extending))
+			local += VX6_CELL_SIZE;
+	}
+	vx6_chunk_free(c);
+	if (h->dead)
+		return;
+	if (local && !l->over)
+		vx6_session_consumed(l->session, sid, local);
+	if (fwd)
+		flush_q(q, unconsumed, h->next, h->next_sid, h->prev, h->prev_sid);
+	else
+		flush_q(q, unconsumed, h->prev, h->prev_sid, h->next, h->next_sid);
+}
+
+void
+relay_stream_writable(struct hop *h, struct link *l, uint32_t sid)
+{
+	size_t pos = 0;
+	struct cstream *cs;
+
+	if (h->dead)
+		return;
+	if (is_prev(h, l, sid)) {
+		flush_q(&h->bwd_q, &h->bwd_q_unconsumed, h->prev, h->prev_sid, h->next, h->next_sid);
+		while ((cs = vx6_idmap_next(&h->streams, &pos, NULL)) != NULL)
+			if (cs->pump)
+				pump_stream_writable(cs->pump);
+	} else {
+		flush_q(&h->fwd_q, &h->fwd_q_unconsumed, h->next, h->next_sid, h->prev, h->prev_sid);
+	}
+}
+
+void
+relay_stream_reset(struct hop *h, struct link *l, uint32_t sid, const char *reason)
+{
+	char why[200];
+
+	snprintf(why, sizeof(why), "%s side closed: %.150s", is_prev(h, l, sid) ? "client" : "owner",
+	    reason);
+	/* That stream is already gone: do not reset it again. */
+	if (is_prev(h, l, sid))
+		h->prev = NULL;
+	else
+		h->next = NULL;
+	hop_destroy(h, why);
+}
+
+void
+relay_on_open(struct link *l, uint32_t sid)
+{
+	struct vx6_node *n = l->node;
+	struct hop *h;
+	uint32_t count = 0;
+
+	for (h = n->hops; h; h = h->next_hop)
+		count += !h->dead;
+	if (count >= n->cfg.relay_max_circuits + 64) {
+		/* Exits for our own services count too; a flood of CREATEs is
+		 * refused here without touching existing circuits. */
+		n->relay_refused++;
+		vx6_session_reset(l->session, sid, VX6_RESET_LIMIT, "circuit budget exhausted");
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL || vx6_idmap_put(&l->hops, sid, h) != 0) {
+		free(h);
+		vx6_session_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
+		return;
+	}
+	h->node = n;
+	h->prev = l;
+	h->prev_sid = sid;
+	h->created_at = node_now(n);
+	vx6_chunkq_init(&h->fwd_q);
+	vx6_chunkq_init(&h->bwd_q);
+	vx6_idmap_init(&h->streams);
+	h->next_hop = n->hops;
+	n->hops = h;
+	vx6_session_accept(l->session, sid);
+}
+
+/* Ends the hop: both streams reset (so the whole circuit learns), circuit
+ * streams at the exit reset. Freed by relay_gc(). */
+static void
+hop_destroy(struct hop *h, const char *why)
+{
+	struct vx6_node *n = h->node;
+	size_t pos = 0;
+	struct cstream *cs;
+
+	if (h->dead)
+		return;
+	h->dead = true;
+	vx6_log_debug(n->log, LOG, "circuit hop closed: %s", why);
+	if (h->next && (h->extending || h->next_sid)) {
+		if (!h->next->over && h->next_sid) {
+			vx6_session_reset(h->next->session, h->next_sid, VX6_RESET_SESSION_LOST, why);
+			vx6_idmap_del(&h->next->hops, h->next_sid);
+		}
+	}
+	if (h->next)
+		n->n_relay_circuits--;
+	if (h->prev && !h->prev->over) {
+		vx6_session_reset(h->prev->session, h->prev_sid, VX6_RESET_SESSION_LOST, why);
+		vx6_idmap_del(&h->prev->hops, h->prev_sid);
+	}
+	while ((cs = vx6_idmap_next(&h->streams, &pos, NULL)) != NULL) {
+		struct pump *p = cs->pump;
+		vx6_idmap_del(&h->streams, cs->id);
+		free(cs);
+		if (p) {
+			p->ep_ctx = NULL;
+			pump_stream_reset(p, VX6_RESET_SESSION_LOST, why, false);
+		}
+	}
+	h->prev = NULL;
+	h->next = NULL;
+}
+
+void
+relay_link_over(struct link *l)
+{
+	size_t pos = 0;
+	struct hop *h;
+
+	while ((h = vx6_idmap_next(&l->hops, &pos, NULL)) != NULL) {
+		if (h->prev == l)
+			h->prev = NULL;
+		if (h->next == l)
+			h->next = NULL;
+		hop_destroy(h, "a neighbour's session ended");
+	}
+	vx6_idmap_free(&l->hops);
+	vx6_idmap_init(&l->hops);
+	/* Hops still waiting for this link to come up. */
+	for (h = l->node->hops; h; h = h->next_hop)
+		if (!h->dead && h->next == l) {
+			h->next = NULL;
+			hop_destroy(h, "cannot reach the next hop");
+		}
+}
+
+/* Frees hops that are dead (never from inside their own processing). */
+void
+relay_gc(struct vx6_node *n)
+{
+	struct hop **pp = &n->hops, *h;
+
+	while ((h = *pp) != NULL) {
+		if (!h->dead) {
+			pp = &h->next_hop;
+			continue;
+		}
+		*pp = h->next_hop;
+		vx6_chunkq_clear(&h->fwd_q);
+		vx6_chunkq_clear(&h->bwd_q);
+		vx6_idmap_free(&h->streams);
+		vx6_hop_crypto_wipe(&h->keys);
+		free(h);
+	}
+}
+
+json_t *
+relay_status_json(struct vx6_node *n)
+{
+	uint32_t relaying = 0, exits = 0;
+
+	for (struct hop *h = n->hops; h; h = h->next_hop) {
+		if (h->dead)
+			continue;
+		if (h->next || h->waiting_link || h->extending)
+			relaying++;
+		else
+			exits++;
+	}
+	return json_pack("{s:b,s:i,s:i,s:i,s:I,s:I,s:b}", "enabled", n->cfg.relay, "relaying", relaying,
+	    "exits", exits, "max_circuits", n->cfg.relay_max_circuits, "bytes", (json_int_t)n->relay_bytes,
+	    "refused", (json_int_t)n->relay_refused, "allow_loopback", n->cfg.relay_allow_loopback);
+}
