@@ -618,8 +618,13 @@ circ_close(struct circuit *c, const char *why)
 	/* During the build, the hop being added is the likely culprit. */
 	if (!c->ready)
 		failed_hop = c->started ? (int)c->built : 0;
-	vx6_log_info(n->log, LOG, "circuit of %u hop(s) closed%s: %s", c->n,
-	    c->ready ? "" : " while building", why);
+	if (strstr(why, "authentication") && !strstr(why, "side closed")) {
+		n->ctr.circuit_tampered++;
+		vx6_log_warn(n->log, LOG, "circuit of %u hop(s) closed: %s", c->n, why);
+	} else {
+		vx6_log_info(n->log, LOG, "circuit of %u hop(s) closed%s: %s", c->n,
+		    c->ready ? "" : " while building", why);
+	}
 	if (c->first && !c->first->over && c->started) {
 		vx6_session_reset(c->first->session, c->sid, VX6_RESET_CANCEL, why);
 		vx6_idmap_del(&c->first->circs, c->sid);

@@ -78,6 +78,7 @@ struct vx6_node_config {
 	uint32_t relay_max_circuits;    /* circuits relayed at once */
 	bool relay_allow_loopback;      /* extend to loopback addresses (tests on one host only) */
 	bool relay_same_prefix;         /* paths may repeat a /48 (tests on one host only) */
+	int relay_misbehave;            /* test builds only (VX6_TEST_HOOKS): 1 tamper, 2 replay, 3 drop */
 	struct vx6_service_def services[VX6_NODE_MAX_SERVICES];
 	size_t n_services;
 };

@@ -32,6 +32,7 @@ counters_json(const struct node_counters *c)
 
 	json_object_set_new(o, "handshake_failed", json_integer((json_int_t)c->handshake_failed));
 	json_object_set_new(o, "key_mismatches", json_integer((json_int_t)c->key_mismatches));
+	json_object_set_new(o, "circuit_tampered", json_integer((json_int_t)c->circuit_tampered));
 	json_object_set_new(o, "decrypt_failed", json_integer((json_int_t)c->decrypt_failed));
 	json_object_set_new(o, "malformed", json_integer((json_int_t)c->malformed));
 	json_object_set_new(o, "protocol_violations", json_integer((json_int_t)c->protocol_violations));

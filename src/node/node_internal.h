@@ -62,6 +62,7 @@ struct node_counters {
 	uint64_t targets_unreachable;
 	uint64_t ctl_bad_requests;
 	uint64_t key_mismatches;
+	uint64_t circuit_tampered;    /* cells that failed authentication in a circuit */
 	uint64_t sessions_total;
 	uint64_t streams_total;
 };
@@ -135,6 +136,7 @@ struct hop {
 	size_t bwd_q_unconsumed;
 	struct vx6_idmap streams;    /* exit: circuit stream id -> struct cstream * */
 	uint64_t bytes, created_at;
+	uint64_t misbehave_count;    /* test builds only */
 	struct hop *next_hop;        /* the node's list */
 };
 

@@ -509,6 +509,20 @@ forward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
 	}
 	h->bytes += VX6_CELL_SIZE;
 	h->node->relay_bytes += VX6_CELL_SIZE;
+#ifdef VX6_TEST_HOOKS
+	/* A misbehaving relay, for tests that show it is caught. */
+	if (h->node->cfg.relay_misbehave && ++h->misbehave_count % 10 == 0) {
+		if (h->node->cfg.relay_misbehave == 1) {
+			cell[VX6_CELL_SIZE / 2] ^= 0x01;
+		} else if (h->node->cfg.relay_misbehave == 2) {
+			if (queue_cell(&h->fwd_q, cell) == 0)
+				h->fwd_q_unconsumed += VX6_CELL_SIZE;
+		} else {
+			vx6_session_consumed(h->prev->session, h->prev_sid, VX6_CELL_SIZE);
+			return;
+		}
+	}
+#endif
 	if (queue_cell(&h->fwd_q, cell) == 0)
 		h->fwd_q_unconsumed += VX6_CELL_SIZE;
 }
@@ -528,6 +542,19 @@ backward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
 	vx6_cell_hop_wrap(&h->keys, cell);
 	h->bytes += VX6_CELL_SIZE;
 	h->node->relay_bytes += VX6_CELL_SIZE;
+#ifdef VX6_TEST_HOOKS
+	if (h->node->cfg.relay_misbehave && ++h->misbehave_count % 10 == 0) {
+		if (h->node->cfg.relay_misbehave == 1) {
+			cell[VX6_CELL_SIZE / 2] ^= 0x01;
+		} else if (h->node->cfg.relay_misbehave == 2) {
+			if (queue_cell(&h->bwd_q, cell) == 0)
+				h->bwd_q_unconsumed += VX6_CELL_SIZE;
+		} else {
+			vx6_session_consumed(h->next->session, h->next_sid, VX6_CELL_SIZE);
+			return;
+		}
+	}
+#endif
 	if (queue_cell(&h->bwd_q, cell) == 0)
 		h->bwd_q_unconsumed += VX6_CELL_SIZE;
 }
@@ -653,7 +680,12 @@ hop_destroy(struct hop *h, const char *why)
 	if (h->dead)
 		return;
 	h->dead = true;
-	vx6_log_debug(n->log, LOG, "circuit hop closed: %s", why);
+	if (strstr(why, "authentication")) {
+		n->ctr.circuit_tampered++;
+		vx6_log_warn(n->log, LOG, "circuit closed: %s", why);
+	} else {
+		vx6_log_debug(n->log, LOG, "circuit hop closed: %s", why);
+	}
 	if (h->next && (h->extending || h->next_sid)) {
 		if (!h->next->over && h->next_sid) {
 			vx6_session_reset(h->next->session, h->next_sid, VX6_RESET_SESSION_LOST, why);

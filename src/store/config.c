@@ -155,6 +155,17 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			*flag = strcmp(value, "yes") == 0;
 			return 1;
 		}
+#ifdef VX6_TEST_HOOKS
+		if (strcmp(name, "test_misbehave") == 0) {
+			/* Only test builds know this key: a relay that corrupts, repeats
+			 * or drops every 10th cell it forwards. */
+			cfg->relay_misbehave = strcmp(value, "tamper") == 0 ? 1 : strcmp(value, "replay") == 0 ? 2 :
+			    strcmp(value, "drop") == 0 ? 3 : -1;
+			if (cfg->relay_misbehave < 0)
+				return bad(c, "test_misbehave = '%s': tamper, replay or drop%s", value, "");
+			return 1;
+		}
+#endif
 		if (strcmp(name, "max_circuits") == 0) {
 			if (!parse_u64(value, 1, 100000, &v))
 				return bad(c, "'%s' is out of range for %s", value, name);
