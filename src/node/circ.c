@@ -526,6 +526,7 @@ stream_cell(struct circuit *c, const struct vx6_cell *cell)
 static void
 one_cell(struct circuit *c, uint8_t cell[VX6_CELL_SIZE])
 {
+	struct vx6_node *n = c->node;
 	struct vx6_cell pc;
 	int idx;
 
@@ -541,6 +542,10 @@ one_cell(struct circuit *c, uint8_t cell[VX6_CELL_SIZE])
 	}
 	idx = vx6_cell_client_open(c->hops, c->built, cell);
 	if (idx < 0 || vx6_cell_parse(cell, &pc) != 0) {
+		/* Counted here, where it was detected: a reset reason from a
+		 * peer is only text and must not raise this counter. */
+		n->ctr.circuit_tampered++;
+		c->tampered = true;
 		circ_close(c, "a cell failed authentication (tampered, replayed or reordered)");
 		return;
 	}
@@ -618,13 +623,11 @@ circ_close(struct circuit *c, const char *why)
 	/* During the build, the hop being added is the likely culprit. */
 	if (!c->ready)
 		failed_hop = c->started ? (int)c->built : 0;
-	if (strstr(why, "authentication") && !strstr(why, "side closed")) {
-		n->ctr.circuit_tampered++;
+	if (c->tampered)
 		vx6_log_warn(n->log, LOG, "circuit of %u hop(s) closed: %s", c->n, why);
-	} else {
+	else
 		vx6_log_info(n->log, LOG, "circuit of %u hop(s) closed%s: %s", c->n,
 		    c->ready ? "" : " while building", why);
-	}
 	if (c->first && !c->first->over && c->started) {
 		vx6_session_reset(c->first->session, c->sid, VX6_RESET_CANCEL, why);
 		vx6_idmap_del(&c->first->circs, c->sid);

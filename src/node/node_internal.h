@@ -122,6 +122,8 @@ struct hop {
 	bool created;                /* CREATE answered */
 	bool extending;              /* waiting for the next hop's CREATED */
 	bool waiting_link;           /* EXTEND received; the session to next is not up yet */
+	bool holds_slot;             /* counted in n_relay_circuits until destroyed */
+	bool tampered;               /* this node found a bad cell on it */
 	uint8_t next_msg1[VX6_HOP_MSG_LEN];
 	uint8_t next_key[VX6_KEY_LEN];
 	bool dead;
@@ -160,6 +162,7 @@ struct circuit {
 	struct vx6_noise_hs hs;      /* the handshake with hop `built` */
 	bool started;                /* the hop stream to the first relay is open */
 	bool ready, dead;
+	bool tampered;               /* this node found a bad cell on it */
 	uint64_t deadline;           /* the build must finish by then */
 	struct vx6_chunkq out_q;     /* cells waiting for hop-stream credit */
 	char why[300];

@@ -15,6 +15,7 @@
 #define CELLS_PER_CHUNK (VX6_FRAME_MAX_DATA / VX6_CELL_SIZE)
 
 static void hop_destroy(struct hop *h, const char *why);
+static void hop_tampered(struct hop *h);
 
 static bool
 is_prev(const struct hop *h, const struct link *l, uint32_t sid)
@@ -451,6 +452,7 @@ extend(struct hop *h, const struct vx6_cell *cell)
 		return;
 	}
 	h->next = l;
+	h->holds_slot = true;
 	n->n_relay_circuits++;
 	memcpy(h->next_key, e.key, VX6_KEY_LEN);
 	memcpy(h->next_msg1, e.msg1, VX6_HOP_MSG_LEN);
@@ -504,7 +506,7 @@ forward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
 	}
 	if (h->next == NULL || h->waiting_link) {
 		/* Nobody further on: an unrecognized cell here was tampered with. */
-		hop_destroy(h, "a cell failed authentication (tampered, replayed or reordered)");
+		hop_tampered(h);
 		return;
 	}
 	h->bytes += VX6_CELL_SIZE;
@@ -626,7 +628,9 @@ relay_stream_reset(struct hop *h, struct link *l, uint32_t sid, const char *reas
 
 	snprintf(why, sizeof(why), "%s side closed: %.150s", is_prev(h, l, sid) ? "client" : "owner",
 	    reason);
-	/* That stream is already gone: do not reset it again. */
+	/* That stream is already gone: do not reset it again, and forget it
+	 * on its link now (hop_destroy only unmaps the streams it resets). */
+	vx6_idmap_del(&l->hops, sid);
 	if (is_prev(h, l, sid))
 		h->prev = NULL;
 	else
@@ -680,20 +684,20 @@ hop_destroy(struct hop *h, const char *why)
 	if (h->dead)
 		return;
 	h->dead = true;
-	if (strstr(why, "authentication")) {
-		n->ctr.circuit_tampered++;
+	if (h->tampered)
 		vx6_log_warn(n->log, LOG, "circuit closed: %s", why);
-	} else {
+	else
 		vx6_log_debug(n->log, LOG, "circuit hop closed: %s", why);
-	}
 	if (h->next && (h->extending || h->next_sid)) {
 		if (!h->next->over && h->next_sid) {
 			vx6_session_reset(h->next->session, h->next_sid, VX6_RESET_SESSION_LOST, why);
 			vx6_idmap_del(&h->next->hops, h->next_sid);
 		}
 	}
-	if (h->next)
+	if (h->holds_slot) {
+		h->holds_slot = false;
 		n->n_relay_circuits--;
+	}
 	if (h->prev && !h->prev->over) {
 		vx6_session_reset(h->prev->session, h->prev_sid, VX6_RESET_SESSION_LOST, why);
 		vx6_idmap_del(&h->prev->hops, h->prev_sid);
@@ -709,6 +713,19 @@ hop_destroy(struct hop *h, const char *why)
 	}
 	h->prev = NULL;
 	h->next = NULL;
+}
+
+/* A cell this node received failed authentication: counted and warned
+ * here only, where it was detected (the reason the neighbours see is text
+ * they must not be able to turn into our counters). */
+static void
+hop_tampered(struct hop *h)
+{
+	if (h->dead)
+		return;
+	h->node->ctr.circuit_tampered++;
+	h->tampered = true;
+	hop_destroy(h, "a cell failed authentication (tampered, replayed or reordered)");
 }
 
 void
