@@ -39,6 +39,7 @@ case $name in
   fuzz_ctl) maxlen=8192 ;;
   fuzz_config) maxlen=8192 ;;
   fuzz_session) maxlen=16384 ;;       # operation sequences; large frames are synthesized
+  fuzz_circuit) maxlen=8192 ;;
   *) maxlen=4096 ;;
 esac
 maxlen=${FUZZ_MAX_LEN:-$maxlen}

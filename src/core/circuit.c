@@ -58,7 +58,10 @@ vx6_hop_client_start(struct vx6_noise_hs *hs, const struct vx6_env *env, const u
 	if (rc)
 		return rc;
 	n = vx6_noise_hs_write(hs, env, NULL, 0, msg1, VX6_HOP_MSG_LEN);
-	return n == VX6_HOP_MSG_LEN ? 0 : (n < 0 ? n : VX6_ERR_STATE);
+	if (n == VX6_HOP_MSG_LEN)
+		return 0;
+	vx6_noise_hs_wipe(hs);
+	return n < 0 ? n : VX6_ERR_STATE;
 }
 
 int
@@ -218,12 +221,25 @@ vx6_cell_client_open(struct vx6_hop_crypto *hops, unsigned n, uint8_t cell[VX6_C
 	return -1;
 }
 
+/* The one encoding an EXTEND address may have: IPv4 in the first four
+ * bytes with the rest zero, a known transport, a real port. */
+static bool
+extend_addr_valid(const struct vx6_addr *a)
+{
+	static const uint8_t zero[12];
+
+	if ((a->family != 4 && a->family != 6) || a->transport > VX6_TRANSPORT_QUIC || a->port == 0)
+		return false;
+	return a->family == 6 || memcmp(a->ip + 4, zero, sizeof(zero)) == 0;
+}
+
 int
 vx6_extend_encode(const struct vx6_extend *e, uint8_t out[VX6_EXTEND_LEN])
 {
 	struct vx6_writer w;
 
-	if (e->addr.family != 4 && e->addr.family != 6)
+	/* Never write what the decoder refuses. */
+	if (!extend_addr_valid(&e->addr))
 		return VX6_ERR_INVAL;
 	vx6_writer_init(&w, out, VX6_EXTEND_LEN);
 	vx6_write_u8(&w, e->addr.family);
@@ -248,12 +264,7 @@ vx6_extend_decode(struct vx6_extend *e, const uint8_t *p, size_t len)
 	e->addr.port = vx6_read_u16(&r);
 	vx6_read_bytes(&r, e->key, VX6_KEY_LEN);
 	vx6_read_bytes(&r, e->msg1, VX6_HOP_MSG_LEN);
-	if (vx6_reader_finish(&r) != 0 || (e->addr.family != 4 && e->addr.family != 6) ||
-	    e->addr.transport > VX6_TRANSPORT_QUIC || e->addr.port == 0)
+	if (vx6_reader_finish(&r) != 0 || !extend_addr_valid(&e->addr))
 		return VX6_ERR_MALFORMED;
-	if (e->addr.family == 4 && (e->addr.ip[4] | e->addr.ip[5] | e->addr.ip[6] | e->addr.ip[7] |
-	    e->addr.ip[8] | e->addr.ip[9] | e->addr.ip[10] | e->addr.ip[11] | e->addr.ip[12] |
-	    e->addr.ip[13] | e->addr.ip[14] | e->addr.ip[15]))
-		return VX6_ERR_MALFORMED;   /* one encoding per address */
 	return 0;
 }

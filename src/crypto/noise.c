@@ -230,7 +230,8 @@ pattern_tokens(enum vx6_noise_pattern p, int idx)
 	switch (p) {
 	case VX6_NOISE_IK: return ik_msgs[idx];
 	case VX6_NOISE_NK: return nk_msgs[idx];
-	default: return xx_msgs[idx];
+	case VX6_NOISE_XX: return xx_msgs[idx];
+	default: return NULL;   /* a wiped or never-initialised state */
 	}
 }
 
