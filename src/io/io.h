@@ -53,6 +53,9 @@ struct vx6_io_ops {
 	/* This host's unicast addresses (loopback and link-local excluded), up
 	 * to max; returns the count. Used to build and refresh the node record. */
 	size_t (*local_addrs)(void *io, struct vx6_addr *out, size_t max);
+	/* The local address a connected TCP socket uses; 0 or an error (may be
+	 * NULL: the node then treats every connection's address as unknown). */
+	int (*conn_local_addr)(void *io, uint64_t id, struct vx6_addr *out);
 };
 
 #endif

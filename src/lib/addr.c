@@ -122,3 +122,9 @@ vx6_addr_equal(const struct vx6_addr *a, const struct vx6_addr *b)
 	return a->family == b->family && a->transport == b->transport && a->port == b->port &&
 	    memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
 }
+
+bool
+vx6_addr_same_host(const struct vx6_addr *a, const struct vx6_addr *b)
+{
+	return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+}

@@ -34,5 +34,7 @@ void vx6_addr_format(const struct vx6_addr *a, char *out, size_t outlen, bool wi
 bool vx6_addr_is_loopback(const struct vx6_addr *a);
 bool vx6_addr_is_unspecified(const struct vx6_addr *a);
 bool vx6_addr_equal(const struct vx6_addr *a, const struct vx6_addr *b);
+/* Same family and IP (ports and transports ignored). */
+bool vx6_addr_same_host(const struct vx6_addr *a, const struct vx6_addr *b);
 
 #endif

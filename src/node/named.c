@@ -349,6 +349,40 @@ push_own_record(struct vx6_node *n)
 			rpc_send(l, msg, (size_t)len);
 }
 
+/* Sessions whose local address went away are dead even if the kernel has
+ * not said so yet: close them now, so the republished record and the DHT
+ * traffic go out on new sessions from a current address (and the DHT does
+ * not evict every contact for timeouts that were ours). */
+static void
+close_links_on_lost_addrs(struct vx6_node *n, const struct vx6_addr *now_addrs, size_t count)
+{
+	struct vx6_addr lost[VX6_RECORD_MAX_ADDRS];
+	size_t n_lost = 0;
+
+	for (size_t i = 0; i < n->own.n_addrs; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < count; j++)
+			kept |= vx6_addr_same_host(&n->own.addrs[i], &now_addrs[j]);
+		if (!kept)
+			lost[n_lost++] = n->own.addrs[i];
+	}
+	if (n_lost == 0)
+		return;   /* only gained addresses: every session still works */
+	for (struct link *l = n->links; l; l = l->next) {
+		struct vx6_addr local;
+		bool gone = true;   /* unknown local address: assume the worst */
+		if (l->over || !l->connected)
+			continue;
+		if (n->io->conn_local_addr && n->io->conn_local_addr(n->io_ud, l->conn_id, &local) == 0) {
+			gone = false;
+			for (size_t i = 0; i < n_lost; i++)
+				gone |= vx6_addr_same_host(&local, &lost[i]);
+		}
+		if (gone)
+			link_close(l, "this node's address changed");
+	}
+}
+
 static void
 check_addresses(struct vx6_node *n, uint64_t now)
 {
@@ -363,6 +397,7 @@ check_addresses(struct vx6_node *n, uint64_t now)
 		vx6_addr_format(&addrs[0], text, sizeof(text), false);
 	vx6_log_info(n->log, LOG, "this node's addresses changed (now %zu, first %s): republishing",
 	    count, text);
+	close_links_on_lost_addrs(n, addrs, count);
 	publish(n, now);
 	push_own_record(n);
 }
@@ -495,6 +530,27 @@ sweep(struct vx6_node *n, uint64_t now)
 		(void)vx6_registry_evict(n->reg, node_wall(n));
 }
 
+/* A joined node that lost every neighbour and every DHT contact (its
+ * address moved, the network restarted) is back where it started: join
+ * again through the configured and remembered peers. */
+static void
+rejoin_if_alone(struct vx6_node *n, uint64_t now)
+{
+	struct vx6_dht_stats st;
+
+	for (struct link *l = n->links; l; l = l->next)
+		if (!l->over)
+			return;
+	vx6_dht_stats(n->dht, &st);
+	if (st.contacts > 0)
+		return;
+	n->joined = false;
+	n->boot_attempts = 0;
+	n->boot_at = now;
+	snprintf(n->boot_status, sizeof(n->boot_status), "lost every neighbour: joining again");
+	vx6_log_info(n->log, LOG, "lost every neighbour and DHT contact: joining the network again");
+}
+
 void
 named_timer(struct vx6_node *n, uint64_t now)
 {
@@ -502,6 +558,8 @@ named_timer(struct vx6_node *n, uint64_t now)
 		return;
 	if (vx6_dht_expiry(n->dht) <= now)
 		vx6_dht_handle_expiry(n->dht, now);
+	if (n->joined && now >= n->addr_check_at)
+		rejoin_if_alone(n, now);
 	if (now >= n->boot_at)
 		bootstrap(n, now);
 	if (now >= n->republish_at)

@@ -522,3 +522,136 @@ except socket.timeout:
     print("timeout %d" % n)
 PYEOF
 }
+
+# ---------------------------------------------------------------- named mode
+#
+# Helpers for the named-mode tests (t_named_*.sh): nodes that join a network
+# through bootstrap peers on [::1], short republish/replication intervals so
+# re-replication happens within seconds, resolution and DHT diagnosis.
+
+# set_limit NAME KEY VALUE: sets `KEY = VALUE` in the [limits] section of
+# NAME's config.ini (replacing the commented default, or appending it).
+# Takes effect at the node's next start (or `vx6 reload`).
+set_limit() {
+	local n=$1 k=$2 v=$3 f=$T/$1/config.ini
+	[ -f "$f" ] || fail "set_limit: $f does not exist"
+	if grep -qE "^#? *$k *=" "$f"; then
+		sed -i -E "s|^#? *$k *=.*|$k = $v|" "$f"
+	else
+		printf '%s = %s\n' "$k" "$v" >>"$f"
+	fi
+	grep -qx "$k = $v" "$f" || fail "set_limit: could not set $k = $v in $f"
+}
+
+# NAMED_REPUBLISH_S, NAMED_REPLICATE_S, NAMED_LIFETIME_S: the timing knobs
+# init_named writes (short, so republish and re-replication take seconds).
+NAMED_REPUBLISH_S=${NAMED_REPUBLISH_S:-3}
+NAMED_REPLICATE_S=${NAMED_REPLICATE_S:-3}
+NAMED_LIFETIME_S=${NAMED_LIFETIME_S:-60}
+
+# NODE_LABEL[HOME]=NAME gives a node a `--name` other than its home's name
+# (two nodes both called "alice": homes alice and impostor).
+declare -A NODE_LABEL=()
+
+# init_named NAME [PEER...]: creates home $T/NAME listening on [::1]:<free
+# port> (sets NODE_PORT/NODE_LOG like init_node) with one `--peer` per PEER,
+# which is either the name of a node of this test (its [::1] address) or a
+# literal address ('[::1]:P'). No name-clash probe unless NAMED_PROBE=1 (the
+# probe's output is in $T/NAME.init.out and .init.cli.err). Writes the short
+# named-mode timing knobs.
+init_named() {
+	local n=$1 port p
+	local -a args=()
+	shift
+	[ "${NAMED_PROBE:-0}" = 1 ] || args+=(--no-probe)
+	port=$(free_port)
+	for p in "$@"; do
+		if [[ $p == \[* ]]; then
+			args+=(--peer "$p")
+		else
+			[ -n "${NODE_PORT[$p]:-}" ] || fail "init_named $n: unknown peer node $p"
+			args+=(--peer "[::1]:${NODE_PORT[$p]}")
+		fi
+	done
+	NODE_PORT[$n]=$port
+	NODE_LOG[$n]=$T/$n.log
+	vx "$n" init --name "${NODE_LABEL[$n]:-$n}" --listen "[::1]:$port" "${args[@]}" \
+		>"$T/$n.init.out" 2>"$T/$n.init.cli.err" ||
+		{ cat "$T/$n.init.out" "$T/$n.init.cli.err" >&2; fail "vx6 init of node $n failed"; }
+	set_limit "$n" republish_s "$NAMED_REPUBLISH_S"
+	set_limit "$n" replicate_s "$NAMED_REPLICATE_S"
+	set_limit "$n" record_lifetime_s "$NAMED_LIFETIME_S"
+}
+
+# start_named NAME [PEER...]: init_named + run_node; with peers, also waits
+# until the node has joined.
+start_named() {
+	init_named "$@"
+	run_node "$1"
+	[ $# -gt 1 ] && wait_joined "$1"
+	return 0
+}
+
+# nj NAME FILTER: a value of the "named" object of `vx6 status --json`
+# (nj alice .dht.rpcs_out).
+nj() { sj "$1" ".named$2"; }
+
+node_joined() { [ "$(nj "$1" .joined)" = true ]; }
+
+# wait_joined NAME [TIMEOUT_S]: waits until status says named.joined.
+wait_joined() {
+	local n=$1 t=${2:-30} deadline
+	deadline=$(deadline_after "$(scaled "$t")")
+	until node_joined "$n"; do
+		past "$deadline" && fail "node $n did not join within ${t}s (bootstrap: $(nj "$n" .bootstrap 2>/dev/null))"
+		sleep 0.1
+	done
+}
+
+# resolve_to NAME NODE.SERVICE OUT [ARGS...]: `vx6 resolve --json` on node
+# NAME; stdout to OUT, stderr to OUT.err (also appended to NAME's CLI error
+# log, scanned for sanitizer reports). Returns resolve's exit code.
+resolve_to() {
+	local n=$1 name=$2 out=$3 rc
+	shift 3
+	timeout "$(scaled 60)" "$VX6_BIN" --home "$T/$n" resolve "$name" --json "$@" >"$out" 2>"$out.err"
+	rc=$?
+	cat "$out.err" >>"$T/$n.cli.err"
+	return "$rc"
+}
+
+# resolves NAME NODE.SERVICE [ARGS...]: true when the name resolves on NAME
+# (for wait_until).
+resolves() {
+	local n=$1 name=$2
+	shift 2
+	resolve_to "$n" "$name" "$T/.resolves.out" "$@"
+}
+
+# connect_named CLIENT NODE.SERVICE [ARGS...]: a detached named-mode forward
+# on CLIENT; prints its local port. Fails the test if connect fails.
+connect_named() {
+	local c=$1 name=$2 out
+	shift 2
+	out=$(timeout "$(scaled 60)" "$VX6_BIN" --home "$T/$c" connect --service "$name" \
+		--listen 127.0.0.1:0 --detach --json "$@" 2>"$T/connect.err") ||
+		{ cat "$T/connect.err" >&2; fail "vx6 connect --service $name on $c failed: $(head -c 300 "$T/connect.err")"; }
+	cat "$T/connect.err" >>"$T/$c.cli.err"
+	jq -r .listen <<<"$out" | sed 's/.*://'
+}
+
+# dht_holds NAME NODE.SERVICE: true if NAME's DHT store holds a record of
+# NODE.SERVICE. dht_values prints how many (one per signer).
+dht_holds() { [ "$(vx "$1" dht holds "$2" 2>>"$T/$1.cli.err" | jq -r .holds)" = true ]; }
+dht_values() { vx "$1" dht holds "$2" 2>>"$T/$1.cli.err" | jq -r .values; }
+
+# holders NODE.SERVICE NAME...: prints the NAMEs (running nodes only) whose
+# DHT store holds NODE.SERVICE, one line.
+holders() {
+	local name=$1 n out=()
+	shift
+	for n in "$@"; do
+		node_alive "$n" && dht_holds "$n" "$name" && out+=("$n")
+	done
+	echo "${out[*]}"
+}

@@ -306,6 +306,25 @@ test_equality(void **state)
 	assert_true(vx6_addr_equal(&a, &b));
 }
 
+/* Same host ignores port and transport, never family or address bytes. */
+static void
+test_same_host(void **state)
+{
+	struct vx6_addr a, b;
+
+	(void)state;
+	a = must_parse("[2001:db8::1]:4242");
+	b = must_parse("quic://[2001:db8::1]:51000");
+	assert_true(vx6_addr_same_host(&a, &b));
+	b = must_parse("[2001:db8::1:0]:4242");
+	assert_false(vx6_addr_same_host(&a, &b));
+	a = must_parse("10.0.0.1:1");
+	b = must_parse("10.0.0.1:2");
+	assert_true(vx6_addr_same_host(&a, &b));
+	b = must_parse("[::ffff:10.0.0.1]:1");
+	assert_false(vx6_addr_same_host(&a, &b));
+}
+
 int
 main(void)
 {
@@ -319,6 +338,7 @@ main(void)
 		cmocka_unit_test(test_loopback),
 		cmocka_unit_test(test_unspecified),
 		cmocka_unit_test(test_equality),
+		cmocka_unit_test(test_same_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

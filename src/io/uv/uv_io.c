@@ -604,9 +604,14 @@ op_local_addrs(void *io, struct vx6_addr *out, size_t max)
 		return 0;
 	for (int i = 0; i < count && n < max; i++) {
 		struct vx6_addr a;
+		struct sockaddr_storage ss;
 		if (ifs[i].is_internal)
 			continue;
-		from_sockaddr((const struct sockaddr_storage *)&ifs[i].address, &a);
+		/* libuv's address union is only 4-byte aligned: copy it out
+		 * rather than reading it through a sockaddr_storage pointer. */
+		memset(&ss, 0, sizeof(ss));
+		memcpy(&ss, &ifs[i].address, sizeof(ifs[i].address));
+		from_sockaddr(&ss, &a);
 		if (a.family == 6 && a.ip[0] == 0xfe && (a.ip[1] & 0xc0) == 0x80)
 			continue;   /* link-local: not reachable across links */
 		if (a.family == 0 || vx6_addr_is_loopback(&a))
@@ -617,9 +622,25 @@ op_local_addrs(void *io, struct vx6_addr *out, size_t max)
 	return n;
 }
 
+static int
+op_conn_local_addr(void *io, uint64_t id, struct vx6_addr *out)
+{
+	struct uvconn *c = conn_get(U(io), id);
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	if (c == NULL || c->is_pipe || c->listener)
+		return VX6_ERR_INVAL;
+	if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0)
+		return VX6_ERR_IO;
+	from_sockaddr(&ss, out);
+	return out->family ? 0 : VX6_ERR_INVAL;
+}
+
 static const struct vx6_io_ops uv_ops = {
 	.wall_now = op_wall_now,
 	.local_addrs = op_local_addrs,
+	.conn_local_addr = op_conn_local_addr,
 	.now = op_now,
 	.set_timer = op_set_timer,
 	.listen = op_listen,
