@@ -35,6 +35,7 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
+	@bench/relay.sh
 
 fuzz-build:
 	@scripts/deps.sh test
