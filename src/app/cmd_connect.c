@@ -8,9 +8,10 @@
 #include "app/app.h"
 
 static const char connect_help[] =
-    "usage: vx6 [--home DIR] connect --service NODE.SERVICE --listen ADDR [--relay N] (named)\n"
+    "usage: vx6 [--home DIR] connect --service NODE.SERVICE --listen ADDR [--relay N]\n"
+    "                                [--peer-key KEY] [--detach] [--json]   (named)\n"
     "       vx6 [--home DIR] connect --service NAME --addr ADDR --listen ADDR\n"
-    "                                [--peer-key KEY] [--detach] [--json]\n"
+    "                                [--peer-key KEY] [--detach] [--json]   (direct)\n"
     "       vx6 [--home DIR] connect list [--json]\n"
     "       vx6 [--home DIR] connect close LISTEN\n\n"
     "Asks the running node to listen on --listen (a loopback address; port 0 picks\n"
@@ -24,7 +25,9 @@ static const char connect_help[] =
     "  --relay N       carry the streams through a circuit of N relays (chosen from\n"
     "                  known relay nodes by liveness and diversity, never twice, never\n"
     "                  this node or the owner): the owner sees only the last relay,\n"
-    "                  no relay sees both ends or the data\n"
+    "                  no relay sees both ends or the data. Without --relay, a named\n"
+    "                  service follows the node's [routes] (config.ini); --relay 0\n"
+    "                  forces a direct session\n"
     "  --detach        leave the forward to the node and return; without it the\n"
     "                  command stays in the foreground, prints events, and closes\n"
     "                  the forward when interrupted\n"
@@ -86,7 +89,7 @@ connect_open(struct app *a, int argc, char **argv)
 	};
 	const char *service = NULL, *addr = NULL, *listen = NULL, *key = NULL;
 	bool detach = false, json = false;
-	int relay = 0;
+	int relay = -1;   /* not given */
 	struct app_ctl ctl;
 	json_t *args, *res = NULL;
 	struct sigaction sa;
@@ -100,11 +103,14 @@ connect_open(struct app *a, int argc, char **argv)
 		case 'l': listen = optarg; break;
 		case 'k': key = optarg; break;
 		case 'd': detach = true; break;
-		case 'r':
-			relay = atoi(optarg);
-			if (relay < 0 || relay > 7 || optarg[0] < '0' || optarg[0] > '9')
+		case 'r': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || v > 7)
 				return app_usage_error("connect", "--relay takes a number of relays, 0 to 7");
+			relay = (int)v;
 			break;
+		}
 		case 'j': json = true; break;
 		case 'h': printf("%s", connect_help); return EXIT_OK;
 		default: return app_usage_error("connect", "unknown option");
@@ -119,8 +125,9 @@ connect_open(struct app *a, int argc, char **argv)
 		    "NODE.SERVICE (named mode)");
 	if ((rc = app_ctl_open(a, &ctl, false)) != 0)
 		return rc;
-	args = json_pack("{s:s,s:s,s:b,s:i}", "service", service, "listen", listen, "detach", detach,
-	    "relay", relay);
+	args = json_pack("{s:s,s:s,s:b}", "service", service, "listen", listen, "detach", detach);
+	if (relay >= 0)   /* else the node's [routes] decide */
+		json_object_set_new(args, "relay", json_integer(relay));
 	if (addr)
 		json_object_set_new(args, "addr", json_string(addr));
 	if (key)

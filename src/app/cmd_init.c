@@ -12,7 +12,7 @@
 
 static const char init_help[] =
     "usage: vx6 [--home DIR] init --name NAME [--listen ADDR]... [--advertise ADDR]...\n"
-    "                             [--peer ADDR]... [--force] [--json]\n\n"
+    "                             [--peer ADDR]... [--relay] [--no-probe] [--force] [--json]\n\n"
     "Creates the home directory (mode 0700) with a new Ed25519 identity\n"
     "(identity.key, mode 0600), config.ini and an empty services.ini.\n\n"
     "  --name NAME       a label for this node: 1-15 characters of a-z, 0-9 and '-',\n"

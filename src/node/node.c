@@ -142,6 +142,7 @@ vx6_node_new(const struct vx6_identity *id, const struct vx6_node_config *cfg,
 	derive_session_config(n);
 	n->started_at = node_now(n);
 	n->timer_at = VX6_TIME_NEVER;
+	n->relay_resume_at = VX6_TIME_NEVER;
 	if (node_conn_add(n, VX6_NODE_CTL_LISTENER, CONN_LISTEN_CTL, NULL) == NULL) {
 		vx6_node_free(n);
 		return NULL;
@@ -390,6 +391,9 @@ node_after_event(struct vx6_node *n)
 	e = circ_expiry(n);
 	if (e < next)
 		next = e;
+	e = relay_expiry(n);
+	if (e < next)
+		next = e;
 	if (next != n->timer_at) {
 		n->timer_at = next;
 		n->io->set_timer(n->io_ud, next);
@@ -574,6 +578,7 @@ vx6_node_timer(struct vx6_node *n)
 			link_timer(l, now);
 	named_timer(n, now);
 	circ_timer(n, now);
+	relay_timer(n, now);
 	node_after_event(n);
 }
 

@@ -31,6 +31,7 @@
 #define VX6_NODE_MAX_PEERS 64
 #define VX6_NODE_CTL_LISTENER 1     /* the id of the control listener (opened by the host) */
 
+#define VX6_NODE_MAX_ROUTES 64
 #define VX6_SERVICE_MAX_ALLOW 16
 #define VX6_ALLOW_LEN 48            /* a key (43 characters) or a node name */
 
@@ -63,6 +64,13 @@ struct vx6_node_limits {
 	uint32_t record_lifetime_s;     /* validity of the records we sign */
 };
 
+/* A client-side preference for how to reach a named service ([routes]):
+ * `alice.web = relay 2`, `default = direct`. */
+struct vx6_route {
+	char service[2 * VX6_NAME_BUF];   /* NODE.SERVICE, or "default" */
+	uint8_t relay_hops;               /* 0: direct session */
+};
+
 struct vx6_node_config {
 	char name[VX6_NAME_BUF];
 	struct vx6_addr listen[VX6_NODE_MAX_LISTEN];
@@ -76,9 +84,12 @@ struct vx6_node_config {
 	int log_level;
 	bool relay;                     /* relay circuits for others ([relay] enabled) */
 	uint32_t relay_max_circuits;    /* circuits relayed at once */
+	uint32_t relay_max_rate_kib;    /* transit KiB/s across all circuits, 0 = unlimited */
 	bool relay_allow_loopback;      /* extend to loopback addresses (tests on one host only) */
 	bool relay_same_prefix;         /* paths may repeat a /48 (tests on one host only) */
 	int relay_misbehave;            /* test builds only (VX6_TEST_HOOKS): 1 tamper, 2 replay, 3 drop */
+	struct vx6_route routes[VX6_NODE_MAX_ROUTES];
+	size_t n_routes;
 	struct vx6_service_def services[VX6_NODE_MAX_SERVICES];
 	size_t n_services;
 };

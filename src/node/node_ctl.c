@@ -158,6 +158,20 @@ service_name_ok(const char *s)
 	    vx6_name_valid(dot + 1);
 }
 
+static unsigned
+route_hops(const struct vx6_node *n, const char *service)
+{
+	const struct vx6_route *dflt = NULL;
+
+	for (size_t i = 0; i < n->cfg.n_routes; i++) {
+		if (strcmp(n->cfg.routes[i].service, service) == 0)
+			return n->cfg.routes[i].relay_hops;
+		if (strcmp(n->cfg.routes[i].service, "default") == 0)
+			dflt = &n->cfg.routes[i];
+	}
+	return dflt ? dflt->relay_hops : 0;
+}
+
 static void
 handle_connect_open(struct vx6_node *n, struct ctl_client *c, const struct vx6_ctl_request *req)
 {
@@ -178,7 +192,9 @@ handle_connect_open(struct vx6_node *n, struct ctl_client *c, const struct vx6_c
 		if (r && (!json_is_integer(r) || json_integer_value(r) < 0 ||
 		    json_integer_value(r) >= VX6_CIRCUIT_MAX_HOPS))
 			bad = 1;
-		relay_hops = r ? (unsigned)json_integer_value(r) : 0;
+		/* Without --relay, a named service follows its [routes] entry. */
+		relay_hops = r ? (unsigned)json_integer_value(r) :
+		    service && addr == NULL ? route_hops(n, service) : 0;
 	}
 	if (bad || service == NULL || listen == NULL) {
 		n->ctr.ctl_bad_requests++;

@@ -346,6 +346,9 @@ struct vx6_node {
 	uint64_t build_times[8];         /* recent circuit build times (adaptive timeout) */
 	unsigned build_next;
 	uint64_t relay_bytes, relay_refused;
+	uint64_t relay_tokens, relay_tokens_at;   /* transit bandwidth bucket (bytes, ns) */
+	uint64_t relay_resume_at;        /* when cells held by the budget may move */
+	uint64_t relay_rate_limited;     /* times the budget held cells back */
 	struct resolve *resolves;
 	uint64_t next_resolve_id;
 	uint64_t named_ctr_rejected_records;
@@ -455,6 +458,8 @@ void relay_link_established(struct link *l);
 void relay_link_over(struct link *l);
 json_t *relay_status_json(struct vx6_node *n);
 void relay_gc(struct vx6_node *n);
+uint64_t relay_expiry(const struct vx6_node *n);
+void relay_timer(struct vx6_node *n, uint64_t now);
 
 /* circ.c: client side of circuits */
 int circ_build(struct forward *f, const uint8_t owner_key[VX6_KEY_LEN], const struct vx6_addr *owner_addr,

@@ -31,15 +31,51 @@ stream_credit(struct link *l, uint32_t sid)
 	return (l && !l->over) ? vx6_session_credit(l->session, sid) : 0;
 }
 
+/* The transit bandwidth budget ([relay] max_rate_kib): a token bucket over
+ * the bytes this node forwards for others. When it runs dry, cells wait in
+ * their hop's queue, their input is not credited back, and the senders
+ * slow down through flow control; relay_timer() resumes. */
+static bool
+rate_take(struct vx6_node *n, size_t len)
+{
+	uint64_t rate = (uint64_t)n->cfg.relay_max_rate_kib * 1024, now, burst;
+
+	if (rate == 0)
+		return true;
+	now = node_now(n);
+	burst = rate / 8 > 64 * 1024 ? rate / 8 : 64 * 1024;
+	if (n->relay_tokens_at == 0) {   /* first use: a full bucket */
+		n->relay_tokens = burst;
+		n->relay_tokens_at = now;
+	}
+	if (now > n->relay_tokens_at) {
+		uint64_t add = (now - n->relay_tokens_at) * rate / VX6_NS_PER_SEC;
+		if (add > 0) {
+			n->relay_tokens = n->relay_tokens + add > burst ? burst : n->relay_tokens + add;
+			n->relay_tokens_at = now;
+		}
+	}
+	if (n->relay_tokens >= len) {
+		n->relay_tokens -= len;
+		return true;
+	}
+	n->relay_rate_limited++;
+	if (n->relay_resume_at == VX6_TIME_NEVER)
+		n->relay_resume_at = now + (len - n->relay_tokens) * VX6_NS_PER_SEC / rate + 1;
+	return false;
+}
+
 /* Sends the queued chunks of q on (l, sid) while credit lasts, crediting
- * back the input bytes they came from on (from, from_sid). */
+ * back the input bytes they came from on (from, from_sid). Traffic with a
+ * source link is transit and spends the bandwidth budget. */
 static void
 flush_q(struct vx6_chunkq *q, size_t *unconsumed, struct link *l, uint32_t sid, struct link *from,
     uint32_t from_sid)
 {
 	struct vx6_chunk *c;
 
-	while ((c = q->head) != NULL && stream_credit(l, sid) >= c->len) {
+	while ((c = q->head) != NULL && stream_credit(l, sid) >= c->len &&
+	    (from == NULL || rate_take(l->node, c->len))) {
 		size_t len = c->len;
 		c = vx6_chunkq_pop(q);
 		if (vx6_session_send(l->session, sid, c) != 0)
@@ -771,20 +807,47 @@ relay_gc(struct vx6_node *n)
 	}
 }
 
+uint64_t
+relay_expiry(const struct vx6_node *n)
+{
+	return n->relay_resume_at;
+}
+
+/* The bandwidth budget refilled: move the cells that waited for it. */
+void
+relay_timer(struct vx6_node *n, uint64_t now)
+{
+	if (now < n->relay_resume_at)
+		return;
+	n->relay_resume_at = VX6_TIME_NEVER;
+	for (struct hop *h = n->hops; h; h = h->next_hop) {
+		if (h->dead || h->next == NULL)
+			continue;
+		flush_q(&h->fwd_q, &h->fwd_q_unconsumed, h->next, h->next_sid, h->prev, h->prev_sid);
+		flush_q(&h->bwd_q, &h->bwd_q_unconsumed, h->prev, h->prev_sid, h->next, h->next_sid);
+	}
+}
+
 json_t *
 relay_status_json(struct vx6_node *n)
 {
 	uint32_t relaying = 0, exits = 0;
+	uint64_t buffered = 0;
 
 	for (struct hop *h = n->hops; h; h = h->next_hop) {
 		if (h->dead)
 			continue;
+		buffered += h->fwd_q.bytes + h->bwd_q.bytes;
 		if (h->next || h->waiting_link || h->extending)
 			relaying++;
 		else
 			exits++;
 	}
-	return json_pack("{s:b,s:i,s:i,s:i,s:I,s:I,s:b}", "enabled", n->cfg.relay, "relaying", relaying,
-	    "exits", exits, "max_circuits", n->cfg.relay_max_circuits, "bytes", (json_int_t)n->relay_bytes,
-	    "refused", (json_int_t)n->relay_refused, "allow_loopback", n->cfg.relay_allow_loopback);
+	/* Buffered bytes are bounded by flow control: each hop queues at most
+	 * one stream window per direction before its senders stop. */
+	return json_pack("{s:b,s:i,s:i,s:i,s:I,s:I,s:b,s:I,s:I,s:I}", "enabled", n->cfg.relay,
+	    "relaying", relaying, "exits", exits, "max_circuits", n->cfg.relay_max_circuits, "bytes",
+	    (json_int_t)n->relay_bytes, "refused", (json_int_t)n->relay_refused, "allow_loopback",
+	    n->cfg.relay_allow_loopback, "max_rate_kib", (json_int_t)n->cfg.relay_max_rate_kib,
+	    "rate_limited", (json_int_t)n->relay_rate_limited, "buffered", (json_int_t)buffered);
 }

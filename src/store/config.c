@@ -100,6 +100,41 @@ add_addr(struct parse_ctx *c, struct vx6_addr *arr, size_t *n, size_t max, const
 	return 1;
 }
 
+/* [routes]: `NODE.SERVICE = direct | relay N`, or `default = ...`. */
+static int
+add_route(struct parse_ctx *c, const char *name, const char *value)
+{
+	struct vx6_node_config *cfg = c->cfg;
+	const char *dot = strchr(name, '.');
+	char node[VX6_NAME_BUF];
+	unsigned hops;
+	int used = 0;
+
+	if (strcmp(name, "default") != 0) {
+		if (dot == NULL || (size_t)(dot - name) >= sizeof(node))
+			return bad(c, "[routes] key '%s' is not NODE.SERVICE or default%s", name, "");
+		memcpy(node, name, (size_t)(dot - name));
+		node[dot - name] = '\0';
+		if (!vx6_name_valid(node) || !vx6_name_valid(dot + 1))
+			return bad(c, "[routes] key '%s' is not NODE.SERVICE or default%s", name, "");
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		if (strcmp(cfg->routes[i].service, name) == 0)
+			return bad(c, "[routes] '%s' is set twice%s", name, "");
+	_Static_assert(VX6_NODE_MAX_ROUTES == 64, "the message below says 64");
+	if (cfg->n_routes >= VX6_NODE_MAX_ROUTES)
+		return bad(c, "too many [routes] (at most %s)%s", "64", "");
+	if (strcmp(value, "direct") == 0)
+		hops = 0;
+	else if (sscanf(value, "relay %u%n", &hops, &used) != 1 || value[used] != '\0' || hops < 1 ||
+	    hops > 7)
+		return bad(c, "[routes] %s = '%s': write direct or relay N (N from 1 to 7)", name, value);
+	snprintf(cfg->routes[cfg->n_routes].service, sizeof(cfg->routes[0].service), "%s", name);
+	cfg->routes[cfg->n_routes].relay_hops = (uint8_t)hops;
+	cfg->n_routes++;
+	return 1;
+}
+
 static int
 config_handler(void *user, const char *section, const char *name, const char *value)
 {
@@ -172,8 +207,16 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			cfg->relay_max_circuits = (uint32_t)v;
 			return 1;
 		}
+		if (strcmp(name, "max_rate_kib") == 0) {
+			if (!parse_u64(value, 0, 100u * 1024 * 1024, &v))
+				return bad(c, "'%s' is out of range for %s", value, name);
+			cfg->relay_max_rate_kib = (uint32_t)v;
+			return 1;
+		}
 		return bad(c, "unknown key '%s' in [%s]", name, section);
 	}
+	if (strcmp(section, "routes") == 0)
+		return add_route(c, name, value);
 	if (strcmp(section, "limits") == 0) {
 		for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++) {
 			const struct limit_key *k = &limit_keys[i];
@@ -520,10 +563,23 @@ vx6_config_render(const struct vx6_node_config *cfg)
 	add(&t, "\n[relay]\n# Relay circuits for other nodes (multi-hop paths). A relay only forwards\n"
 	    "# encrypted cells between VX6 nodes, never to its own or loopback addresses.\n"
 	    "enabled = %s\n# max_circuits = %u\n", cfg->relay ? "yes" : "no", d.relay_max_circuits);
+	add(&t, "# Transit bandwidth for other nodes' circuits, KiB/s (0 = unlimited).\n"
+	    "# max_rate_kib = 0\n");
+	if (cfg->relay_max_rate_kib)
+		add(&t, "max_rate_kib = %u\n", cfg->relay_max_rate_kib);
 	if (cfg->relay_allow_loopback)
 		add(&t, "allow_loopback = yes\n");
 	if (cfg->relay_same_prefix)
 		add(&t, "same_prefix_paths = yes\n");
+	add(&t, "\n[routes]\n# How `vx6 connect --service NODE.SERVICE` reaches a service when --relay\n"
+	    "# is not given: direct, or relay N (a circuit of N relays).\n"
+	    "# default = direct\n# alice.web = relay 2\n");
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		if (cfg->routes[i].relay_hops)
+			add(&t, "%s = relay %u\n", cfg->routes[i].service, cfg->routes[i].relay_hops);
+		else
+			add(&t, "%s = direct\n", cfg->routes[i].service);
+	}
 	add(&t, "\n[limits]\n# Safe defaults; uncomment to change.\n");
 	add(&t, "# max_sessions = %u\n# max_handshakes = %u\n# max_streams = %u\n",
 	    d.limits.max_sessions, d.limits.max_handshakes, d.limits.max_streams);

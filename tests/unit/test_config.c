@@ -310,6 +310,48 @@ test_unknown_section_and_key(void **state)
 	expect_config_error("[node]\nname = a\njust some words\n", "line 3", NULL);
 }
 
+/* [routes] maps NODE.SERVICE (or default) to direct or relay N; relay
+ * max_rate_kib is range-checked; both survive render and parse. */
+static void
+test_routes_and_relay_rate(void **state)
+{
+	struct vx6_node_config c2;
+	char *text;
+
+	(void)state;
+	parse_ok("[node]\nname = a\n[relay]\nmax_rate_kib = 2048\n[routes]\ndefault = relay 1\n"
+	    "alice.web = direct\nbob.ssh = relay 3\n", &got);
+	assert_int_equal(got.relay_max_rate_kib, 2048);
+	assert_int_equal(got.n_routes, 3);
+	assert_string_equal(got.routes[0].service, "default");
+	assert_int_equal(got.routes[0].relay_hops, 1);
+	assert_string_equal(got.routes[1].service, "alice.web");
+	assert_int_equal(got.routes[1].relay_hops, 0);
+	assert_int_equal(got.routes[2].relay_hops, 3);
+	text = vx6_config_render(&got);
+	assert_non_null(text);
+	parse_ok(text, &c2);
+	free(text);
+	assert_int_equal(c2.relay_max_rate_kib, 2048);
+	assert_int_equal(c2.n_routes, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(c2.routes[i].service, got.routes[i].service);
+		assert_int_equal(c2.routes[i].relay_hops, got.routes[i].relay_hops);
+	}
+	expect_config_error("[node]\nname = a\n[routes]\nalice = relay 1\n", "line 4", "NODE.SERVICE",
+	    NULL);
+	expect_config_error("[node]\nname = a\n[routes]\nAlice.web = relay 1\n", "line 4", NULL);
+	expect_config_error("[node]\nname = a\n[routes]\nalice.web = relay 8\n", "line 4", "relay N",
+	    NULL);
+	expect_config_error("[node]\nname = a\n[routes]\nalice.web = relay 0\n", "line 4", NULL);
+	expect_config_error("[node]\nname = a\n[routes]\nalice.web = relay 2x\n", "line 4", NULL);
+	expect_config_error("[node]\nname = a\n[routes]\nalice.web = tunnel\n", "line 4", NULL);
+	expect_config_error("[node]\nname = a\n[routes]\na.b = direct\na.b = relay 1\n", "line 5",
+	    "twice", NULL);
+	expect_config_error("[node]\nname = a\n[relay]\nmax_rate_kib = -1\n", "line 4", NULL);
+	expect_config_error("[node]\nname = a\n[relay]\nmax_rate_kib = 999999999999\n", "line 4", NULL);
+}
+
 /* name is required, once, and must be a valid label. */
 static void
 test_name_rules(void **state)
@@ -581,6 +623,7 @@ main(void)
 		cmocka_unit_test(test_limits_range_checked),
 		cmocka_unit_test(test_rendered_limits_uncommented),
 		cmocka_unit_test(test_unknown_section_and_key),
+		cmocka_unit_test(test_routes_and_relay_rate),
 		cmocka_unit_test(test_name_rules),
 		cmocka_unit_test(test_address_keys),
 		cmocka_unit_test(test_log_level),
