@@ -125,7 +125,7 @@ vx6_cell_parse(const uint8_t cell[VX6_CELL_SIZE], struct vx6_cell *out)
 	out->stream_id = vx6_get_u16(cell + OFF_STREAM);
 	out->length = vx6_get_u16(cell + OFF_LEN);
 	out->payload = cell + VX6_CELL_HEADER;
-	if (out->cmd < VX6_CELL_DATA || out->cmd > VX6_CELL_PADDING || cell[OFF_FLAGS] != 0 ||
+	if (out->cmd < VX6_CELL_DATA || out->cmd > VX6_CELL_TRUNCATED || cell[OFF_FLAGS] != 0 ||
 	    out->length > VX6_CELL_MAX_PAYLOAD)
 		return VX6_ERR_MALFORMED;
 	return 0;

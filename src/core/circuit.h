@@ -44,6 +44,7 @@ enum vx6_cell_cmd {
 	VX6_CELL_EXTEND = 7,      /* client -> hop: extend to the next node */
 	VX6_CELL_EXTENDED = 8,    /* hop -> client: the next hop's NK message 2 */
 	VX6_CELL_PADDING = 9,     /* ignored */
+	VX6_CELL_TRUNCATED = 10,  /* hop -> client: my next hop's session ended */
 };
 
 /* Keys one hop shares with the client, and the cell counters that keep

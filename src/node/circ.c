@@ -408,6 +408,7 @@ circ_build(struct forward *f, const uint8_t owner_key[VX6_KEY_LEN], const struct
 		return VX6_ERR_NOMEM;
 	}
 	c->node = n;
+	c->failed_hop = -1;
 	c->fwd = f;
 	c->n = relays + 1;
 	c->created_at = node_now(n);
@@ -561,6 +562,12 @@ one_cell(struct circuit *c, uint8_t cell[VX6_CELL_SIZE])
 	}
 	if (pc.cmd == VX6_CELL_PADDING)
 		return;
+	if (pc.cmd == VX6_CELL_TRUNCATED && (unsigned)idx + 1 < c->n) {
+		/* Hop idx lost its session to hop idx + 1: that one is avoided. */
+		c->failed_hop = (int)idx + 1;
+		circ_close(c, "a relay's next hop went away");
+		return;
+	}
 	if ((unsigned)idx != c->n - 1 || !c->ready) {
 		circ_close(c, "a relay sent a stream cell");
 		return;
@@ -614,14 +621,14 @@ circ_close(struct circuit *c, const char *why)
 	struct vx6_node *n = c->node;
 	size_t pos = 0;
 	struct cstream *cs;
-	int failed_hop = -1;
+	int failed_hop = c->failed_hop;
 
 	if (c->dead)
 		return;
 	c->dead = true;
 	snprintf(c->why, sizeof(c->why), "%s", why);
 	/* During the build, the hop being added is the likely culprit. */
-	if (!c->ready)
+	if (!c->ready && failed_hop < 0)
 		failed_hop = c->started ? (int)c->built : 0;
 	if (c->tampered)
 		vx6_log_warn(n->log, LOG, "circuit of %u hop(s) closed: %s", c->n, why);

@@ -2,6 +2,7 @@
  * on a remote node (direct mode: the owner is named by address). */
 #include "node/node_internal.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +55,17 @@ forward_json(const struct forward *f)
 	json_object_set_new(o, "service", json_string(f->named ? f->name : f->service));
 	json_object_set_new(o, "mode", json_string(f->named ? "named" : "direct"));
 	json_object_set_new(o, "relays", json_integer(f->relay_hops));
-	if (f->relay_hops)
+	if (f->relay_hops) {
+		json_t *avoid = json_array();
+		char hex[2 * VX6_NODE_ID_LEN + 1];
 		state = f->circ ? (f->circ->ready ? "up" : "building") : (f->resolving ? "resolving" : "down");
+		/* Relays this forward leaves out of new paths (they failed). */
+		for (unsigned i = 0; i < f->n_avoid; i++) {
+			sodium_bin2hex(hex, sizeof(hex), f->avoid[i], VX6_NODE_ID_LEN);
+			json_array_append_new(avoid, json_string(hex));
+		}
+		json_object_set_new(o, "avoiding", avoid);
+	}
 	json_object_set_new(o, "addr", json_string(f->peer_text));
 	if (f->have_key) {
 		vx6_key_to_text(f->key, key);

@@ -103,7 +103,7 @@ on_fin(void *ud, uint32_t sid)
 	if (p)
 		pump_stream_fin(p);
 	else if ((h = vx6_idmap_get(&l->hops, sid)) != NULL)
-		relay_stream_reset(h, l, sid, "hop stream finished");   /* a circuit has no half-close */
+		relay_stream_reset(h, l, sid, "hop stream finished", true);   /* a circuit has no half-close */
 	else if ((cc = vx6_idmap_get(&l->circs, sid)) != NULL)
 		circ_stream_reset(cc, "the first relay finished the circuit");
 }
@@ -120,7 +120,7 @@ on_reset(void *ud, uint32_t sid, uint16_t code, const char *reason, bool remote)
 	if (p)
 		pump_stream_reset(p, code, reason, remote);
 	else if ((h = vx6_idmap_get(&l->hops, sid)) != NULL)
-		relay_stream_reset(h, l, sid, reason);
+		relay_stream_reset(h, l, sid, reason, remote);
 	else if ((cc = vx6_idmap_get(&l->circs, sid)) != NULL)
 		circ_stream_reset(cc, reason);
 }

@@ -163,6 +163,7 @@ struct circuit {
 	bool started;                /* the hop stream to the first relay is open */
 	bool ready, dead;
 	bool tampered;               /* this node found a bad cell on it */
+	int failed_hop;              /* path index a relay reported gone (TRUNCATED), or -1 */
 	uint64_t deadline;           /* the build must finish by then */
 	struct vx6_chunkq out_q;     /* cells waiting for hop-stream credit */
 	char why[300];
@@ -452,7 +453,7 @@ uint64_t node_wall(struct vx6_node *n);
 /* relay.c: hop side of circuits (relay and exit) */
 void relay_on_open(struct link *l, uint32_t sid);
 void relay_stream_data(struct hop *h, struct link *l, uint32_t sid, struct vx6_chunk *c);
-void relay_stream_reset(struct hop *h, struct link *l, uint32_t sid, const char *reason);
+void relay_stream_reset(struct hop *h, struct link *l, uint32_t sid, const char *reason, bool remote);
 void relay_stream_writable(struct hop *h, struct link *l, uint32_t sid);
 void relay_link_established(struct link *l);
 void relay_link_over(struct link *l);

@@ -657,8 +657,26 @@ relay_stream_writable(struct hop *h, struct link *l, uint32_t sid)
 	}
 }
 
+/* The session to the next hop ended under a live circuit: tell the client
+ * which hop broke with a TRUNCATED cell under this hop's layer, so it
+ * avoids the next node when it builds again. Cells still queued for the
+ * client are dropped and their counters given back first: the client must
+ * see TRUNCATED with the next counter it expects from this hop. */
+static void
+send_truncated(struct hop *h)
+{
+	uint64_t unsent = h->bwd_q.bytes / VX6_CELL_SIZE;
+
+	if (!h->created || h->prev == NULL || h->prev->over)
+		return;
+	vx6_chunkq_clear(&h->bwd_q);
+	h->bwd_q_unconsumed = 0;
+	h->keys.bwd_ctr -= unsent;
+	send_back(h, VX6_CELL_TRUNCATED, 0, NULL, 0);
+}
+
 void
-relay_stream_reset(struct hop *h, struct link *l, uint32_t sid, const char *reason)
+relay_stream_reset(struct hop *h, struct link *l, uint32_t sid, const char *reason, bool remote)
 {
 	char why[200];
 
@@ -667,10 +685,13 @@ relay_stream_reset(struct hop *h, struct link *l, uint32_t sid, const char *reas
 	/* That stream is already gone: do not reset it again, and forget it
 	 * on its link now (hop_destroy only unmaps the streams it resets). */
 	vx6_idmap_del(&l->hops, sid);
-	if (is_prev(h, l, sid))
+	if (is_prev(h, l, sid)) {
 		h->prev = NULL;
-	else
+	} else {
 		h->next = NULL;
+		if (!remote)   /* the session went, not the next relay's choice */
+			send_truncated(h);
+	}
 	hop_destroy(h, why);
 }
 
@@ -773,8 +794,10 @@ relay_link_over(struct link *l)
 	while ((h = vx6_idmap_next(&l->hops, &pos, NULL)) != NULL) {
 		if (h->prev == l)
 			h->prev = NULL;
-		if (h->next == l)
+		if (h->next == l) {
 			h->next = NULL;
+			send_truncated(h);
+		}
 		hop_destroy(h, "a neighbour's session ended");
 	}
 	vx6_idmap_free(&l->hops);

@@ -177,7 +177,7 @@ check_parsers(const uint8_t *data, size_t size)
 	memset(cell, 0, sizeof(cell));
 	memcpy(cell, data, k);
 	len = (uint16_t)((cell[20] << 8) | cell[21]);
-	ok = cell[16] >= VX6_CELL_DATA && cell[16] <= VX6_CELL_PADDING && cell[17] == 0 &&
+	ok = cell[16] >= VX6_CELL_DATA && cell[16] <= VX6_CELL_TRUNCATED && cell[17] == 0 &&
 	    len <= VX6_CELL_MAX_PAYLOAD;
 	rc = vx6_cell_parse(cell, &pc);
 	CHECK(rc == 0 || rc == VX6_ERR_MALFORMED);

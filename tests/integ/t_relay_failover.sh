@@ -5,7 +5,9 @@
 # t_relay_failover — the middle relay of a 3-relay circuit is SIGKILLed in
 # the middle of a download: that download fails at once (never a full or a
 # wrong file), and the next connection through the same forward works over a
-# new circuit that avoids the dead relay. Twice.
+# new circuit that avoids the dead relay (the relay before it reports the
+# loss in a TRUNCATED cell, and the forward puts the dead one on its avoid
+# list). Twice.
 #
 #   join tree:   alice ◄── r1 ◄── r2 ◄── r3        relays: r1..r5
 #                  ▲        ▲                      plain: alice (owner), c
@@ -61,6 +63,7 @@ for round in 1 2; do
 	CURL_PID=$!
 	BG_PIDS+=("$CURL_PID")
 	wait_until 30 "2 MiB of the rate-limited download (round $round)" size_at_least "$T/got/cut$round" $((2 * 1024 * 1024))
+	M_ID=$(node_id "$M")
 	kill9_node "$M"
 	KILL_MS=$(now_ms)
 	DEAD+=("$M")
@@ -78,6 +81,11 @@ for round in 1 2; do
 	[ "$got" -lt $((32 * 1024 * 1024)) ] || fail "round $round: curl got the full file although the circuit broke"
 	is_prefix "$T/got/cut$round" "$T/www/big" || fail "round $round: the $got bytes received before the failure are not a prefix of the file"
 	say "round $round: curl failed ${ended_ms} ms after the kill (rc=$rc, $got correct bytes): $(tr -d '\n' <"$T/curl$round.err")"
+	# The relay before M reported (TRUNCATED, under its layer) that its next
+	# hop went away: the forward avoids M from now on.
+	wait_until 5 "round $round: c's forward avoiding $M" output_is true \
+		bash -c "\"\$0\" --home \"\$1\" connect list --json | jq -e --arg id \"\$2\" '.[0].avoiding | index(\$id) != null'" \
+		"$VX6_BIN" "$T/c" "$M_ID"
 
 	# The next connection builds a new circuit without the dead relay.
 	fetch "$L" small "$T/got/again$round" --max-time "$FAILOVER_S"

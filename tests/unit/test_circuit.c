@@ -1432,7 +1432,7 @@ test_cell_build_parse_all_cmds(void **state)
 	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)(i * 13 + 1);
 	assert_int_equal(VX6_CELL_MAX_PAYLOAD, 2026);
-	for (unsigned cmd = VX6_CELL_DATA; cmd <= VX6_CELL_PADDING; cmd++)
+	for (unsigned cmd = VX6_CELL_DATA; cmd <= VX6_CELL_TRUNCATED; cmd++)
 		for (size_t s = 0; s < sizeof(sids) / sizeof(sids[0]); s++)
 			for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
 				struct vx6_cell pc;
@@ -1493,7 +1493,7 @@ test_cell_parse_malformed(void **state)
 	for (unsigned cmd = 0; cmd < 256; cmd++) {
 		cell[16] = (uint8_t)cmd;
 		assert_int_equal(vx6_cell_parse(cell, &pc),
-		    cmd >= VX6_CELL_DATA && cmd <= VX6_CELL_PADDING ? 0 : VX6_ERR_MALFORMED);
+		    cmd >= VX6_CELL_DATA && cmd <= VX6_CELL_TRUNCATED ? 0 : VX6_ERR_MALFORMED);
 	}
 	cell[16] = VX6_CELL_DATA;
 	for (unsigned fl = 1; fl < 256; fl++) {
