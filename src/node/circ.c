@@ -30,9 +30,9 @@ flush(struct circuit *c)
 	struct vx6_chunk *ch;
 
 	while (!c->dead && c->first && !c->first->over && (ch = outq(c)->head) != NULL &&
-	    vx6_session_credit(c->first->session, c->sid) >= ch->len) {
+	    vx6_ts_credit(c->first->session, c->sid) >= ch->len) {
 		ch = vx6_chunkq_pop(outq(c));
-		if (vx6_session_send(c->first->session, c->sid, ch) != 0)
+		if (vx6_ts_send(c->first->session, c->sid, ch) != 0)
 			break;
 	}
 }
@@ -98,7 +98,7 @@ cl_credit(void *ctx, uint32_t sid)
 	if (cs == NULL || c->dead || cs->fin_sent || outq(c)->count > 0 || c->first == NULL ||
 	    c->first->over)
 		return 0;
-	bytes = vx6_session_credit(c->first->session, c->sid) / VX6_CELL_SIZE * VX6_CELL_MAX_PAYLOAD;
+	bytes = vx6_ts_credit(c->first->session, c->sid) / VX6_CELL_SIZE * VX6_CELL_MAX_PAYLOAD;
 	if (bytes > cs->send_credit)
 		bytes = (size_t)cs->send_credit;
 	return bytes > VX6_FRAME_MAX_DATA ? VX6_FRAME_MAX_DATA : bytes;
@@ -258,7 +258,7 @@ start(struct circuit *c)
 	uint8_t cell[VX6_CELL_SIZE];
 
 	c->started = true;
-	if (vx6_session_open(c->first->session, VX6_CIRCUIT_SERVICE, &c->sid) != 0 ||
+	if (vx6_ts_open(c->first->session, VX6_CIRCUIT_SERVICE, &c->sid) != 0 ||
 	    vx6_idmap_put(&c->first->circs, c->sid, c) != 0) {
 		circ_close(c, "cannot open a circuit stream to the first relay");
 		return;
@@ -600,7 +600,7 @@ circ_stream_data(struct circuit *c, struct vx6_chunk *chunk)
 	/* Circuit streams have their own windows: the hop stream credit goes
 	 * back at once. */
 	if (first && !first->over)
-		vx6_session_consumed(first->session, sid, total);
+		vx6_ts_consumed(first->session, sid, total);
 }
 
 void
@@ -636,7 +636,7 @@ circ_close(struct circuit *c, const char *why)
 		vx6_log_info(n->log, LOG, "circuit of %u hop(s) closed%s: %s", c->n,
 		    c->ready ? "" : " while building", why);
 	if (c->first && !c->first->over && c->started) {
-		vx6_session_reset(c->first->session, c->sid, VX6_RESET_CANCEL, why);
+		vx6_ts_reset(c->first->session, c->sid, VX6_RESET_CANCEL, why);
 		vx6_idmap_del(&c->first->circs, c->sid);
 	}
 	while ((cs = vx6_idmap_next(&c->streams, &pos, NULL)) != NULL) {
@@ -731,7 +731,7 @@ circ_status_json(struct vx6_node *n)
 		}
 		if (c->first && c->first->established) {
 			struct vx6_session_info info;
-			vx6_session_info(c->first->session, &info);
+			vx6_ts_info(c->first->session, &info);
 			rtt = (double)info.rtt_ns / 1e6;
 		}
 		o = json_pack("{s:s,s:o,s:f,s:I,s:I,s:i,s:f}", "state", c->ready ? "ready" : "building",

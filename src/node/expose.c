@@ -21,7 +21,7 @@ refuse(struct link *l, uint32_t sid, uint16_t code, const char *reason)
 	n->ctr.streams_refused++;
 	if (n->ctr.streams_refused <= REFUSALS_LOGGED || n->log->level >= VX6_LOG_DEBUG)
 		vx6_log_warn(n->log, module, "refused stream %u from %s: %s", sid, l->remote_text, reason);
-	vx6_session_reset(l->session, sid, code, reason);
+	vx6_ts_reset(l->session, sid, code, reason);
 }
 
 /* A private service serves only the keys its allow list names, checked
@@ -32,7 +32,7 @@ allowed(struct link *l, const struct vx6_service_def *svc)
 	struct vx6_session_info info;
 	uint8_t k[VX6_KEY_LEN];
 
-	vx6_session_info(l->session, &info);
+	vx6_ts_info(l->session, &info);
 	for (uint8_t i = 0; i < svc->n_allow; i++) {
 		if (vx6_key_from_text(k, svc->allow[i]) == 0) {
 			if (memcmp(k, info.peer_key, VX6_KEY_LEN) == 0)
@@ -63,14 +63,14 @@ expose_on_open(struct link *l, uint32_t sid, const char *service)
 	if (svc != NULL && svc->is_private && !allowed(l, svc)) {
 		char key[VX6_KEY_TEXT_LEN];
 		struct vx6_session_info info;
-		vx6_session_info(l->session, &info);
+		vx6_ts_info(l->session, &info);
 		vx6_key_to_text(info.peer_key, key);
 		vx6_log_warn(n->log, "expose", "refused stream %u from %s (key %s): private service %s "
 		    "does not allow it", sid, l->remote_text, key, svc->name);
 		svc = NULL;   /* the peer learns nothing: same answer as an unknown name */
 		n->ctr.streams_refused++;
 		snprintf(reason, sizeof(reason), "no service named '%.64s' is published on this node", service);
-		vx6_session_reset(l->session, sid, VX6_RESET_UNKNOWN_SERVICE, reason);
+		vx6_ts_reset(l->session, sid, VX6_RESET_UNKNOWN_SERVICE, reason);
 		return;
 	}
 	if (svc == NULL) {
@@ -80,7 +80,7 @@ expose_on_open(struct link *l, uint32_t sid, const char *service)
 	}
 	if (n->shutting_down || n->n_app >= n->cfg.limits.max_app_conns) {
 		n->ctr.limit_refused++;
-		vx6_session_reset(l->session, sid, VX6_RESET_LIMIT, "the owner is at its connection limit");
+		vx6_ts_reset(l->session, sid, VX6_RESET_LIMIT, "the owner is at its connection limit");
 		return;
 	}
 	/* Defence in depth: configuration checks already demand loopback. */
@@ -90,7 +90,7 @@ expose_on_open(struct link *l, uint32_t sid, const char *service)
 	}
 	p = pump_new(n, false);
 	if (p == NULL) {
-		vx6_session_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
+		vx6_ts_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
 		return;
 	}
 	snprintf(p->service, sizeof(p->service), "%s", svc->name);
@@ -98,7 +98,7 @@ expose_on_open(struct link *l, uint32_t sid, const char *service)
 	p->app_id = id;
 	if (node_conn_add(n, id, CONN_APP, p) == NULL) {
 		free(p);
-		vx6_session_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
+		vx6_ts_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
 		return;
 	}
 	n->n_app++;

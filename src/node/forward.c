@@ -297,7 +297,7 @@ static void
 open_stream(struct forward *f, struct pump *p)
 {
 	uint32_t sid;
-	int rc = vx6_session_open(f->link->session, f->service, &sid);
+	int rc = vx6_ts_open(f->link->session, f->service, &sid);
 
 	if (rc) {
 		snprintf(f->last_error, sizeof(f->last_error), "cannot open a stream: %s", vx6_strerror(rc));
@@ -435,7 +435,7 @@ forward_link_established(struct forward *f, struct link *l)
 	char key[VX6_KEY_TEXT_LEN], nid[VX6_NODE_ID_HEX_LEN];
 	json_t *res;
 
-	vx6_session_info(l->session, &info);
+	vx6_ts_info(l->session, &info);
 	if (!f->have_key) {
 		memcpy(f->key, info.peer_key, VX6_KEY_LEN);
 		f->have_key = true;
@@ -488,7 +488,7 @@ forward_link_over(struct forward *f, struct link *l)
 		snprintf(f->last_error, sizeof(f->last_error), "session ended: %.400s", l->close_reason);
 	} else if (mismatch) {
 		vx6_key_to_text(f->key, want);
-		presented = l ? vx6_session_presented_key(l->session) : NULL;
+		presented = l ? vx6_ts_presented_key(l->session) : NULL;
 		if (presented) {
 			vx6_key_to_text(presented, got);
 			snprintf(f->last_error, sizeof(f->last_error),

@@ -29,13 +29,13 @@ on_established(void *ud)
 	if (!l->outbound)
 		n->n_handshaking_in--;
 	n->ctr.sessions_total++;
-	vx6_session_info(l->session, &info);
+	vx6_ts_info(l->session, &info);
 	if (memcmp(info.peer_key, n->id.pk, VX6_KEY_LEN) == 0) {
 		/* A node never talks to itself (a forward or peer pointing at our
 		 * own address, or a copied identity elsewhere). */
 		NLOG_WARN(n, "session %s %s reached this node itself: closing it", l->outbound ? "to" : "from",
 		    l->remote_text);
-		vx6_session_close(l->session, VX6_RESET_NOT_ALLOWED, "that is this node's own key");
+		vx6_ts_close(l->session, VX6_RESET_NOT_ALLOWED, "that is this node's own key");
 		return;
 	}
 	short_id(info.peer_node_id, nid);
@@ -87,7 +87,7 @@ on_data(void *ud, uint32_t sid, struct vx6_chunk *c)
 		circ_stream_data(cc, c);
 	} else {
 		/* No local socket any more: drop it but return the credit. */
-		vx6_session_consumed(l->session, sid, c->len);
+		vx6_ts_consumed(l->session, sid, c->len);
 		vx6_chunk_free(c);
 	}
 }
@@ -243,10 +243,10 @@ link_new(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote, bo
 	return l;
 }
 
-static void
+void
 link_free(struct link *l)
 {
-	vx6_session_free(l->session);
+	vx6_ts_free(l->session);
 	vx6_idmap_free(&l->pumps);
 	vx6_idmap_free(&l->hops);
 	vx6_idmap_free(&l->circs);
@@ -280,7 +280,7 @@ link_dial(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected
 	}
 	cfg.force_xx = diagnose;
 	l->diagnose = diagnose;
-	l->session = vx6_session_new(&cfg, n->env, &l->cbs, l, node_now(n));
+	l->session = vx6_ts_wrap_tcp(vx6_session_new(&cfg, n->env, &l->cbs, l, node_now(n)));
 	if (l->session == NULL || node_conn_add(n, id, CONN_PEER, l) == NULL) {
 		link_free(l);
 		return NULL;
@@ -305,7 +305,7 @@ link_accept(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote)
 
 	if (l == NULL)
 		return NULL;
-	l->session = vx6_session_new(&n->scfg_in, n->env, &l->cbs, l, node_now(n));
+	l->session = vx6_ts_wrap_tcp(vx6_session_new(&n->scfg_in, n->env, &l->cbs, l, node_now(n)));
 	if (l->session == NULL || node_conn_add(n, conn_id, CONN_PEER, l) == NULL) {
 		link_free(l);
 		return NULL;
@@ -324,6 +324,7 @@ link_flush(struct link *l)
 {
 	struct vx6_node *n = l->node;
 	struct conn *c = node_conn_get(n, l->conn_id);
+	struct vx6_session *tcp = vx6_ts_tcp(l->session);
 	struct vx6_chunkq q;
 
 	if (c == NULL || c->closing)
@@ -333,15 +334,15 @@ link_flush(struct link *l)
 			node_conn_close(n, l->conn_id, true);
 		return;
 	}
-	if (vx6_session_has_output(l->session)) {
+	if (vx6_session_has_output(tcp)) {
 		vx6_chunkq_init(&q);
-		vx6_session_take_output(l->session, &q);
+		vx6_session_take_output(tcp, &q);
 		if (q.count && n->io->write(n->io_ud, l->conn_id, &q) != 0) {
 			vx6_chunkq_clear(&q);
-			vx6_session_transport_lost(l->session, VX6_ERR_IO, "write failed");
+			vx6_session_transport_lost(tcp, VX6_ERR_IO, "write failed");
 		}
 	}
-	if (l->over && !vx6_session_has_output(l->session))
+	if (l->over && !vx6_session_has_output(tcp))
 		node_conn_close(n, l->conn_id, false);   /* flushes the last bytes first */
 }
 
@@ -349,7 +350,7 @@ void
 link_on_connected(struct link *l, int status, const char *detail)
 {
 	if (status) {
-		vx6_session_transport_lost(l->session, VX6_ERR_UNREACHABLE, detail ? detail : "connect failed");
+		vx6_session_transport_lost(vx6_ts_tcp(l->session), VX6_ERR_UNREACHABLE, detail ? detail : "connect failed");
 		node_conn_close(l->node, l->conn_id, true);
 		return;
 	}
@@ -362,13 +363,13 @@ link_on_read(struct link *l, struct vx6_chunk *c, int status, const char *detail
 {
 	if (c == NULL) {
 		if (!l->over)
-			vx6_session_transport_lost(l->session, status ? VX6_ERR_IO : VX6_ERR_CLOSED,
+			vx6_session_transport_lost(vx6_ts_tcp(l->session), status ? VX6_ERR_IO : VX6_ERR_CLOSED,
 			    status ? (detail ? detail : "read error") : "peer closed the connection");
 		node_conn_close(l->node, l->conn_id, status != 0);
 		return;
 	}
 	if (!l->over)
-		vx6_session_recv(l->session, vx6_chunk_ptr(c), c->len, node_now(l->node));
+		vx6_session_recv(vx6_ts_tcp(l->session), vx6_chunk_ptr(c), c->len, node_now(l->node));
 	vx6_chunk_free(c);
 }
 
@@ -381,7 +382,7 @@ link_on_closed(struct link *l)
 	struct pump *p;
 
 	if (!l->over)
-		vx6_session_transport_lost(l->session, VX6_ERR_CLOSED, "connection closed");
+		vx6_session_transport_lost(vx6_ts_tcp(l->session), VX6_ERR_CLOSED, "connection closed");
 	/* Pumps whose streams are gone may still point here. */
 	while ((p = vx6_idmap_next(&l->pumps, &pos, NULL)) != NULL)
 		pump_carrier_gone(p);
@@ -398,18 +399,18 @@ void
 link_close(struct link *l, const char *reason)
 {
 	if (!l->over)
-		vx6_session_close(l->session, VX6_CLOSE_NORMAL, reason);
+		vx6_ts_close(l->session, VX6_CLOSE_NORMAL, reason);
 }
 
 uint64_t
 link_expiry(const struct link *l)
 {
-	return l->over ? VX6_TIME_NEVER : vx6_session_expiry(l->session);
+	return l->over ? VX6_TIME_NEVER : vx6_ts_expiry(l->session);
 }
 
 void
 link_timer(struct link *l, uint64_t now)
 {
 	if (!l->over)
-		vx6_session_handle_expiry(l->session, now);
+		vx6_ts_handle_expiry(l->session, now);
 }

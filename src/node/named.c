@@ -128,7 +128,7 @@ rpc_send(struct link *l, const uint8_t *msg, size_t len)
 
 	l->last_rpc = node_now(l->node);
 	if (l->established && !l->over) {
-		(void)vx6_session_send_rpc(l->session, msg, len);
+		(void)vx6_ts_send_rpc(l->session, msg, len);
 		return;
 	}
 	if (l->rpcq.bytes + len > RPCQ_MAX)
@@ -583,7 +583,7 @@ named_link_established(struct link *l)
 
 	if (n->dht == NULL)
 		return;
-	vx6_session_info(l->session, &info);
+	vx6_ts_info(l->session, &info);
 	l->peer_known = true;
 	memcpy(l->peer_id, info.peer_node_id, VX6_NODE_ID_LEN);
 	l->last_rpc = node_now(n);
@@ -592,15 +592,15 @@ named_link_established(struct link *l)
 	/* Our record first, then what waited for the session. */
 	len = vx6_sync_build_record(n->own_rec, n->own_len, msg, sizeof(msg));
 	if (len > 0)
-		(void)vx6_session_send_rpc(l->session, msg, (size_t)len);
+		(void)vx6_ts_send_rpc(l->session, msg, (size_t)len);
 	while ((c = vx6_chunkq_pop(&l->rpcq)) != NULL) {
-		(void)vx6_session_send_rpc(l->session, vx6_chunk_ptr(c), c->len);
+		(void)vx6_ts_send_rpc(l->session, vx6_chunk_ptr(c), c->len);
 		vx6_chunk_free(c);
 	}
 	if (l->for_boot) {
 		len = vx6_sync_build_peers_req(VX6_SYNC_MAX_PEERS, msg, sizeof(msg));
 		if (len > 0)
-			(void)vx6_session_send_rpc(l->session, msg, (size_t)len);
+			(void)vx6_ts_send_rpc(l->session, msg, (size_t)len);
 	}
 	if (n->reg)
 		(void)vx6_registry_peer_seen(n->reg, l->peer_id, (int64_t)node_wall(n), 0);
@@ -687,7 +687,7 @@ handle_sync(struct link *l, const uint8_t *p, size_t len)
 	}
 	switch (m.kind) {
 	case VX6_SYNC_RECORD:
-		vx6_session_info(l->session, &info);
+		vx6_ts_info(l->session, &info);
 		learn_record(n, m.recs[0], m.lens[0], info.peer_key);
 		if (!n->joined) {
 			/* Any authenticated neighbour, dialed or dialing us, puts this

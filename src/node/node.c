@@ -198,10 +198,7 @@ vx6_node_free(struct vx6_node *n)
 	while (n->links) {
 		struct link *l = n->links;
 		n->links = l->next;
-		vx6_session_free(l->session);
-		vx6_idmap_free(&l->pumps);
-		vx6_chunkq_clear(&l->rpcq);
-		free(l);
+		link_free(l);
 	}
 	while (n->forwards) {
 		struct forward *f = n->forwards;
@@ -531,7 +528,7 @@ vx6_node_wrote(struct vx6_node *n, uint64_t id, size_t bytes, int status)
 	if (c == NULL)
 		return;
 	if (c->kind == CONN_PEER && c->u.link->session)
-		vx6_session_written(c->u.link->session, bytes);
+		vx6_session_written(vx6_ts_tcp(c->u.link->session), bytes);
 	else if (c->kind == CONN_APP)
 		pump_on_app_wrote(c->u.pump, bytes, status);
 	node_after_event(n);

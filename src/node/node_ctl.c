@@ -53,7 +53,7 @@ session_json(struct vx6_node *n, const struct link *l, uint64_t now)
 	struct vx6_session_info info;
 	char key[VX6_KEY_TEXT_LEN], nid[VX6_NODE_ID_HEX_LEN];
 
-	vx6_session_info(l->session, &info);
+	vx6_ts_info(l->session, &info);
 	json_object_set_new(o, "remote", json_string(l->remote_text));
 	json_object_set_new(o, "direction", json_string(l->outbound ? "out" : "in"));
 	json_object_set_new(o, "transport", json_string("tcp"));
@@ -103,7 +103,7 @@ node_status_json(struct vx6_node *n)
 	arr = json_array();
 	for (const struct link *l = n->links; l; l = l->next) {
 		json_array_append_new(arr, session_json(n, l, now));
-		vx6_session_info(l->session, &info);
+		vx6_ts_info(l->session, &info);
 		streams += info.mux.streams_open;
 	}
 	json_object_set_new(o, "sessions", arr);

@@ -20,6 +20,7 @@
 #include "core/session.h"
 #include "lib/idmap.h"
 #include "registry/registry.h"
+#include "transport/tsession.h"
 #include "lib/log.h"
 #include "node/node.h"
 
@@ -71,7 +72,7 @@ struct node_counters {
 struct link {
 	struct vx6_node *node;
 	uint64_t conn_id;
-	struct vx6_session *session;
+	struct vx6_tsession *session;  /* TCP session or QUIC connection */
 	struct vx6_session_cbs cbs;
 	struct vx6_addr remote;
 	char remote_text[VX6_ADDR_STRLEN];
@@ -378,6 +379,8 @@ void link_on_read(struct link *l, struct vx6_chunk *c, int status, const char *d
 void link_on_connected(struct link *l, int status, const char *detail);
 void link_on_closed(struct link *l);
 void link_close(struct link *l, const char *reason);
+/* Frees the link and its session (no callbacks); the caller unlinks it. */
+void link_free(struct link *l);
 uint64_t link_expiry(const struct link *l);
 void link_timer(struct link *l, uint64_t now);
 void link_count_failure(struct vx6_node *n, const struct link *l, int err);

@@ -35,7 +35,7 @@ ep_link_live(void *ctx, uint32_t sid)
 {
 	struct link *l = ctx;
 
-	return !l->over && vx6_session_stream_exists(l->session, sid);
+	return !l->over && vx6_ts_stream_exists(l->session, sid);
 }
 
 static bool
@@ -47,37 +47,37 @@ ep_link_usable(void *ctx)
 static size_t
 ep_link_credit(void *ctx, uint32_t sid)
 {
-	return vx6_session_credit(((struct link *)ctx)->session, sid);
+	return vx6_ts_credit(((struct link *)ctx)->session, sid);
 }
 
 static int
 ep_link_send(void *ctx, uint32_t sid, struct vx6_chunk *c)
 {
-	return vx6_session_send(((struct link *)ctx)->session, sid, c);
+	return vx6_ts_send(((struct link *)ctx)->session, sid, c);
 }
 
 static int
 ep_link_fin(void *ctx, uint32_t sid)
 {
-	return vx6_session_fin(((struct link *)ctx)->session, sid);
+	return vx6_ts_fin(((struct link *)ctx)->session, sid);
 }
 
 static int
 ep_link_reset(void *ctx, uint32_t sid, uint16_t code, const char *reason)
 {
-	return vx6_session_reset(((struct link *)ctx)->session, sid, code, reason);
+	return vx6_ts_reset(((struct link *)ctx)->session, sid, code, reason);
 }
 
 static int
 ep_link_consumed(void *ctx, uint32_t sid, size_t n)
 {
-	return vx6_session_consumed(((struct link *)ctx)->session, sid, n);
+	return vx6_ts_consumed(((struct link *)ctx)->session, sid, n);
 }
 
 static int
 ep_link_accept(void *ctx, uint32_t sid)
 {
-	return vx6_session_accept(((struct link *)ctx)->session, sid);
+	return vx6_ts_accept(((struct link *)ctx)->session, sid);
 }
 
 static void
@@ -218,7 +218,7 @@ void
 pump_attach_stream(struct pump *p, struct link *l, uint32_t sid)
 {
 	if (vx6_idmap_put(&l->pumps, sid, p) != 0) {
-		vx6_session_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
+		vx6_ts_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
 		close_app(p, true);
 		return;
 	}

@@ -28,7 +28,7 @@ is_prev(const struct hop *h, const struct link *l, uint32_t sid)
 static size_t
 stream_credit(struct link *l, uint32_t sid)
 {
-	return (l && !l->over) ? vx6_session_credit(l->session, sid) : 0;
+	return (l && !l->over) ? vx6_ts_credit(l->session, sid) : 0;
 }
 
 /* The transit bandwidth budget ([relay] max_rate_kib): a token bucket over
@@ -78,10 +78,10 @@ flush_q(struct vx6_chunkq *q, size_t *unconsumed, struct link *l, uint32_t sid, 
 	    (from == NULL || rate_take(l->node, c->len))) {
 		size_t len = c->len;
 		c = vx6_chunkq_pop(q);
-		if (vx6_session_send(l->session, sid, c) != 0)
+		if (vx6_ts_send(l->session, sid, c) != 0)
 			break;
 		if (from && !from->over && *unconsumed >= len) {
-			vx6_session_consumed(from->session, from_sid, len);
+			vx6_ts_consumed(from->session, from_sid, len);
 			*unconsumed -= len;
 		}
 	}
@@ -430,7 +430,7 @@ open_next(struct hop *h)
 	uint32_t sid;
 
 	h->waiting_link = false;
-	if (vx6_session_open(h->next->session, VX6_CIRCUIT_SERVICE, &sid) != 0 ||
+	if (vx6_ts_open(h->next->session, VX6_CIRCUIT_SERVICE, &sid) != 0 ||
 	    vx6_idmap_put(&h->next->hops, sid, h) != 0) {
 		hop_destroy(h, "cannot open a stream to the next hop");
 		return;
@@ -556,7 +556,7 @@ forward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
 			if (queue_cell(&h->fwd_q, cell) == 0)
 				h->fwd_q_unconsumed += VX6_CELL_SIZE;
 		} else {
-			vx6_session_consumed(h->prev->session, h->prev_sid, VX6_CELL_SIZE);
+			vx6_ts_consumed(h->prev->session, h->prev_sid, VX6_CELL_SIZE);
 			return;
 		}
 	}
@@ -574,7 +574,7 @@ backward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
 		h->extending = false;
 		send_back(h, VX6_CELL_EXTENDED, 0, cell, VX6_HOP_MSG_LEN);
 		if (h->next && !h->next->over)
-			vx6_session_consumed(h->next->session, h->next_sid, VX6_CELL_SIZE);
+			vx6_ts_consumed(h->next->session, h->next_sid, VX6_CELL_SIZE);
 		return;
 	}
 	vx6_cell_hop_wrap(&h->keys, cell);
@@ -588,7 +588,7 @@ backward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
 			if (queue_cell(&h->bwd_q, cell) == 0)
 				h->bwd_q_unconsumed += VX6_CELL_SIZE;
 		} else {
-			vx6_session_consumed(h->next->session, h->next_sid, VX6_CELL_SIZE);
+			vx6_ts_consumed(h->next->session, h->next_sid, VX6_CELL_SIZE);
 			return;
 		}
 	}
@@ -632,7 +632,7 @@ relay_stream_data(struct hop *h, struct link *l, uint32_t sid, struct vx6_chunk 
 	if (h->dead)
 		return;
 	if (local && !l->over)
-		vx6_session_consumed(l->session, sid, local);
+		vx6_ts_consumed(l->session, sid, local);
 	if (fwd)
 		flush_q(q, unconsumed, h->next, h->next_sid, h->prev, h->prev_sid);
 	else
@@ -708,13 +708,13 @@ relay_on_open(struct link *l, uint32_t sid)
 		/* Exits for our own services count too; a flood of CREATEs is
 		 * refused here without touching existing circuits. */
 		n->relay_refused++;
-		vx6_session_reset(l->session, sid, VX6_RESET_LIMIT, "circuit budget exhausted");
+		vx6_ts_reset(l->session, sid, VX6_RESET_LIMIT, "circuit budget exhausted");
 		return;
 	}
 	h = calloc(1, sizeof(*h));
 	if (h == NULL || vx6_idmap_put(&l->hops, sid, h) != 0) {
 		free(h);
-		vx6_session_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
+		vx6_ts_reset(l->session, sid, VX6_RESET_INTERNAL, "out of memory");
 		return;
 	}
 	h->node = n;
@@ -726,7 +726,7 @@ relay_on_open(struct link *l, uint32_t sid)
 	vx6_idmap_init(&h->streams);
 	h->next_hop = n->hops;
 	n->hops = h;
-	vx6_session_accept(l->session, sid);
+	vx6_ts_accept(l->session, sid);
 }
 
 /* Ends the hop: both streams reset (so the whole circuit learns), circuit
@@ -747,7 +747,7 @@ hop_destroy(struct hop *h, const char *why)
 		vx6_log_debug(n->log, LOG, "circuit hop closed: %s", why);
 	if (h->next && (h->extending || h->next_sid)) {
 		if (!h->next->over && h->next_sid) {
-			vx6_session_reset(h->next->session, h->next_sid, VX6_RESET_SESSION_LOST, why);
+			vx6_ts_reset(h->next->session, h->next_sid, VX6_RESET_SESSION_LOST, why);
 			vx6_idmap_del(&h->next->hops, h->next_sid);
 		}
 	}
@@ -756,7 +756,7 @@ hop_destroy(struct hop *h, const char *why)
 		n->n_relay_circuits--;
 	}
 	if (h->prev && !h->prev->over) {
-		vx6_session_reset(h->prev->session, h->prev_sid, VX6_RESET_SESSION_LOST, why);
+		vx6_ts_reset(h->prev->session, h->prev_sid, VX6_RESET_SESSION_LOST, why);
 		vx6_idmap_del(&h->prev->hops, h->prev_sid);
 	}
 	while ((cs = vx6_idmap_next(&h->streams, &pos, NULL)) != NULL) {
