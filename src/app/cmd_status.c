@@ -75,9 +75,35 @@ print_human(json_t *st)
 		    num(v, "connections_active"), num(v, "connections_total"),
 		    app_bytes((uint64_t)num(v, "bytes_up"), b1, sizeof(b1)),
 		    app_bytes((uint64_t)num(v, "bytes_down"), b2, sizeof(b2)));
+		if (num(v, "relays") > 0)
+			printf("    through %lld relay(s)\n", num(v, "relays"));
 		if (json_is_string(json_object_get(v, "last_error")))
 			printf("    last error: %s\n", str(v, "last_error"));
 	}
+
+	arr = json_object_get(st, "circuits");
+	if (json_array_size(arr))
+		printf("circuits   %zu\n", json_array_size(arr));
+	json_array_foreach(arr, i, v) {
+		json_t *h;
+		size_t j;
+		printf("  %-8s", str(v, "state"));
+		json_array_foreach(json_object_get(v, "hops"), j, h)
+			printf("%s %s", j ? " ->" : "", str(h, "name"));
+		printf("  streams %lld  up %s down %s  age %s\n", num(v, "streams"),
+		    app_bytes((uint64_t)num(v, "bytes_up"), b1, sizeof(b1)),
+		    app_bytes((uint64_t)num(v, "bytes_down"), b2, sizeof(b2)),
+		    app_duration(json_number_value(json_object_get(v, "age_s")), d, sizeof(d)));
+	}
+	v = json_object_get(st, "relay");
+	if (json_is_object(v) && json_is_true(json_object_get(v, "enabled")))
+		printf("relay      on: relaying %lld of %lld circuits, %s relayed, %lld refused, "
+		    "buffered %s, rate limit %lld KiB/s (0: none)\n", num(v, "relaying"),
+		    num(v, "max_circuits"), app_bytes((uint64_t)num(v, "bytes"), b1, sizeof(b1)),
+		    num(v, "refused"), app_bytes((uint64_t)num(v, "buffered"), b2, sizeof(b2)),
+		    num(v, "max_rate_kib"));
+	else if (json_is_object(v))
+		printf("relay      off (exits for our services: %lld)\n", num(v, "exits"));
 	printf("counters  ");
 	json_object_foreach(json_object_get(st, "counters"), key, v)
 		printf(" %s=%lld", key, (long long)json_integer_value(v));

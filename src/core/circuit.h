@@ -40,15 +40,20 @@ enum vx6_cell_cmd {
 	VX6_CELL_CONNECTED = 3,   /* owner -> client: the target is connected */
 	VX6_CELL_END = 4,         /* one direction of a stream is finished */
 	VX6_CELL_RESET = 5,       /* abort a stream: u16 code, reason */
-	VX6_CELL_WINDOW = 6,      /* u32 cells of credit for a stream */
+	VX6_CELL_WINDOW = 6,      /* u32 bytes of credit for a stream */
 	VX6_CELL_EXTEND = 7,      /* client -> hop: extend to the next node */
 	VX6_CELL_EXTENDED = 8,    /* hop -> client: the next hop's NK message 2 */
-	VX6_CELL_PADDING = 9,     /* ignored */
-	VX6_CELL_TRUNCATED = 10,  /* hop -> client: my next hop's session ended */
+	VX6_CELL_PADDING = 9,     /* ignored by the hop it is for */
+	VX6_CELL_TRUNCATED = 10,  /* hop -> client: u8 why (below); the circuit ends */
 };
 
 /* Keys one hop shares with the client, and the cell counters that keep
  * both ends in step (each direction counts every cell passing the hop). */
+/* TRUNCATED reasons: the next hop went away or cannot be reached (blame
+ * it), or this hop refused the EXTEND (budget, relaying off: blame me). */
+#define VX6_TRUNCATED_NEXT_GONE 1
+#define VX6_TRUNCATED_REFUSED 2
+
 struct vx6_hop_crypto {
 	uint8_t fwd_key[32], fwd_mac[32];
 	uint8_t bwd_key[32], bwd_mac[32];

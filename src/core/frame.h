@@ -46,7 +46,7 @@ enum vx6_reset_code {
 	VX6_RESET_TARGET_ABORTED = 4,
 	VX6_RESET_CANCEL = 5,
 	VX6_RESET_LIMIT = 6,
-	VX6_RESET_SESSION_LOST = 7,   /* local only: the session ended */
+	VX6_RESET_SESSION_LOST = 7,   /* the session (or a circuit behind a hop stream) ended */
 	VX6_RESET_PROTOCOL = 8,
 	VX6_RESET_INTERNAL = 9,
 };

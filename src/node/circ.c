@@ -4,6 +4,7 @@
  * carry a forward's connections. */
 #include "node/node_internal.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #define CELLS_PER_CHUNK (VX6_FRAME_MAX_DATA / VX6_CELL_SIZE)
 #define BUILD_TIMEOUT_MIN (3 * VX6_NS_PER_SEC)
 #define BUILD_TIMEOUT_MAX (30 * VX6_NS_PER_SEC)
+
+static void relay_worked(struct vx6_node *n, const uint8_t node_id[VX6_NODE_ID_LEN]);
 
 
 /* --- sending cells on the first hop stream --- */
@@ -193,6 +196,8 @@ cl_detach(void *ctx, uint32_t sid, struct pump *p)
 		vx6_idmap_del(&c->streams, sid);
 		free(cs);
 	}
+	if (c->retired && c->streams.count == 0)
+		circ_close(c, "retired: its stream ids are used up");
 }
 
 const struct endpoint_ops circ_client_endpoint = {
@@ -224,6 +229,13 @@ circ_open_stream(struct circuit *c, struct pump *p)
 	send_cell(c, c->n - 1, VX6_CELL_BEGIN, id, c->fwd ? c->fwd->service : "", c->fwd ?
 	    strlen(c->fwd->service) : 0);
 	pump_attach(p, &circ_client_endpoint, c, id);
+	if (c->next_stream == UINT16_MAX && c->fwd && c->fwd->circ == c) {
+		/* Stream ids used up: the forward builds a fresh circuit for its
+		 * next connection; this one ends with its last stream. */
+		c->fwd->circ = NULL;
+		c->fwd = NULL;
+		c->retired = true;
+	}
 }
 
 /* --- building --- */
@@ -283,6 +295,8 @@ advance(struct circuit *c)
 		uint64_t took = node_now(n) - c->created_at;
 		c->ready = true;
 		c->ready_at = node_now(n);
+		for (unsigned i = 0; i + 1 < c->n; i++)
+			relay_worked(n, c->path[i].node_id);
 		n->build_times[n->build_next++ % 8] = took;
 		vx6_log_info(n->log, LOG, "circuit of %u hop(s) ready in %.1f ms", c->n,
 		    (double)took / 1e6);
@@ -300,14 +314,113 @@ advance(struct circuit *c)
 	send_cell(c, c->built - 1, VX6_CELL_EXTEND, 0, payload, sizeof(payload));
 }
 
+/* --- relay health --- */
+
+#define AVOID_BASE_NS (60ull * VX6_NS_PER_SEC)      /* first failure: 1 min */
+#define AVOID_MAX_NS (30ull * 60 * VX6_NS_PER_SEC)  /* doubling up to 30 min */
+
+static uint64_t
+health_key(const uint8_t id[VX6_NODE_ID_LEN])
+{
+	uint64_t k;
+
+	memcpy(&k, id, sizeof(k));
+	return k;
+}
+
+static struct relay_health *
+health_get(struct vx6_node *n, const uint8_t id[VX6_NODE_ID_LEN], bool create)
+{
+	struct relay_health *h = vx6_idmap_get(&n->relay_health, health_key(id));
+
+	if (h && memcmp(h->node_id, id, VX6_NODE_ID_LEN) != 0)
+		return NULL;   /* a prefix collision: no record for this one */
+	if (h || !create || n->relay_health.count >= 4096)
+		return h;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return NULL;
+	memcpy(h->node_id, id, VX6_NODE_ID_LEN);
+	if (vx6_idmap_put(&n->relay_health, health_key(id), h) != 0) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void
+circ_relay_failed(struct vx6_node *n, const uint8_t node_id[VX6_NODE_ID_LEN])
+{
+	struct relay_health *h = health_get(n, node_id, true);
+	uint64_t hold;
+
+	if (h == NULL)
+		return;
+	h->failed++;
+	h->fails_in_row++;
+	hold = h->fails_in_row > 6 ? AVOID_MAX_NS : AVOID_BASE_NS << (h->fails_in_row - 1);
+	h->avoid_until = node_now(n) + (hold < AVOID_MAX_NS ? hold : AVOID_MAX_NS);
+}
+
+static void
+relay_worked(struct vx6_node *n, const uint8_t node_id[VX6_NODE_ID_LEN])
+{
+	struct relay_health *h = health_get(n, node_id, true);
+
+	if (h) {
+		h->ok++;
+		h->fails_in_row = 0;
+		h->avoid_until = 0;
+	}
+}
+
+bool
+circ_relay_avoided(struct vx6_node *n, const uint8_t node_id[VX6_NODE_ID_LEN])
+{
+	struct relay_health *h = health_get(n, node_id, false);
+
+	return h && h->avoid_until > node_now(n);
+}
+
+json_t *
+circ_avoided_json(struct vx6_node *n)
+{
+	json_t *arr = json_array();
+	struct relay_health *h;
+	size_t pos = 0;
+	char hex[2 * VX6_NODE_ID_LEN + 1];
+
+	while ((h = vx6_idmap_next(&n->relay_health, &pos, NULL)) != NULL) {
+		if (h->avoid_until <= node_now(n))
+			continue;
+		sodium_bin2hex(hex, sizeof(hex), h->node_id, VX6_NODE_ID_LEN);
+		json_array_append_new(arr, json_string(hex));
+	}
+	return arr;
+}
+
+void
+circ_health_free(struct vx6_node *n)
+{
+	struct relay_health *h;
+	size_t pos = 0;
+
+	while ((h = vx6_idmap_next(&n->relay_health, &pos, NULL)) != NULL)
+		free(h);
+	vx6_idmap_free(&n->relay_health);
+}
+
 /* The candidates for relays: records with the relay flag, not us, not the
- * owner, not recently failed, a /48 each (unless same_prefix_paths). */
+ * owner (one that failed recently scores last). When more are known than fit,
+ * a uniform sample of them (reservoir), so no name or key is favoured. */
+#define MAX_CANDIDATES 64
+
 struct pick {
 	struct vx6_node *n;
 	const uint8_t *owner_id;
-	struct forward *f;
-	struct vx6_node_record cand[64];
+	struct vx6_node_record cand[MAX_CANDIDATES];
 	unsigned count;
+	unsigned seen;                   /* eligible records, sampled or not */
 	uint64_t wall;
 };
 
@@ -316,17 +429,23 @@ consider(void *ud, const uint8_t *bytes, size_t len)
 {
 	struct pick *pk = ud;
 	struct vx6_node_record r;
+	uint32_t slot;
 
-	if (pk->count >= 64 || vx6_node_record_decode(&r, bytes, len, pk->wall) != 0)
+	if (vx6_node_record_decode(&r, bytes, len, pk->wall) != 0)
 		return;
 	if (!(r.flags & VX6_NODE_FLAG_RELAY) || r.n_addrs == 0 ||
 	    memcmp(r.node_id, pk->n->id.node_id, VX6_NODE_ID_LEN) == 0 ||
 	    memcmp(r.node_id, pk->owner_id, VX6_NODE_ID_LEN) == 0)
 		return;
-	for (unsigned i = 0; pk->f && i < pk->f->n_avoid; i++)
-		if (memcmp(pk->f->avoid[i], r.node_id, VX6_NODE_ID_LEN) == 0)
-			return;
-	pk->cand[pk->count++] = r;
+	pk->seen++;
+	if (pk->count < MAX_CANDIDATES) {
+		pk->cand[pk->count++] = r;
+		return;
+	}
+	vx6_env_random(pk->n->env, (uint8_t *)&slot, sizeof(slot));
+	slot %= pk->seen;
+	if (slot < MAX_CANDIDATES)
+		pk->cand[slot] = r;
 }
 
 static bool
@@ -346,20 +465,45 @@ tcp_addr(const struct vx6_node_record *r)
 	return NULL;
 }
 
-/* Orders candidates: a live session first (known alive, measured), then a
- * random order; takes `want` that pass the diversity rule. */
+/* Scores a candidate (docs/PROTOCOL.md §14.11): health from our own
+ * circuits through it, liveness and RTT of a session we have with it, and
+ * a random part so paths differ. Then takes `want` greedily, highest score
+ * first, that pass the diversity rule. */
+static uint32_t
+score_relay(struct vx6_node *n, const struct vx6_node_record *r)
+{
+	struct link *l = named_link_to(n, r->node_id);
+	struct relay_health *h = health_get(n, r->node_id, false);
+	uint32_t ok = h ? h->ok : 0, failed = h ? h->failed : 0, score;
+	uint8_t rnd;
+
+	vx6_env_random(n->env, &rnd, 1);
+	/* A relay that failed in the last minutes is a last resort: below any
+	 * other (every other score is at least 256). */
+	if (h && h->avoid_until > node_now(n))
+		return rnd;
+	/* success rate with a neutral prior: (ok + 1) / (ok + failed + 2) */
+	score = (uint32_t)(512ull * (ok + 1) / ((uint64_t)ok + failed + 2)) + rnd;
+	if (l && l->established && !l->over) {
+		struct vx6_session_info info;
+		uint64_t rtt_ms;
+		vx6_ts_info(l->session, &info);
+		rtt_ms = info.rtt_ns / 1000000;
+		/* alive now: +256, and up to +256 more the lower its RTT (20 ms halves it) */
+		score += 256 + (uint32_t)(256ull * 20 / (20 + rtt_ms));
+	}
+	return score;
+}
+
 static unsigned
 choose_path(struct circuit *c, struct pick *pk, unsigned want, const struct vx6_addr *owner_addr)
 {
 	struct vx6_node *n = c->node;
-	unsigned score[64], taken = 0;
+	uint32_t score[MAX_CANDIDATES];
+	unsigned taken = 0;
 
-	for (unsigned i = 0; i < pk->count; i++) {
-		struct link *l = named_link_to(n, pk->cand[i].node_id);
-		uint8_t r;
-		vx6_env_random(n->env, &r, 1);
-		score[i] = (l && l->established ? 512u : 0u) + r;
-	}
+	for (unsigned i = 0; i < pk->count; i++)
+		score[i] = score_relay(n, &pk->cand[i]);
 	for (unsigned k = 0; k < want; k++) {
 		int best = -1;
 		for (unsigned i = 0; i < pk->count; i++) {
@@ -393,7 +537,7 @@ circ_build(struct forward *f, const uint8_t owner_key[VX6_KEY_LEN], const struct
 	struct vx6_node *n = f->node;
 	struct circuit *c;
 	struct pick *pk;
-	unsigned relays = f->relay_hops;
+	unsigned relays = f->relay_hops, got;
 	uint8_t owner_id[VX6_NODE_ID_LEN];
 
 	if (relays + 1 > VX6_CIRCUIT_MAX_HOPS) {
@@ -417,13 +561,13 @@ circ_build(struct forward *f, const uint8_t owner_key[VX6_KEY_LEN], const struct
 	vx6_node_id_from_key(owner_id, owner_key);
 	pk->n = n;
 	pk->owner_id = owner_id;
-	pk->f = f;
 	pk->wall = node_wall(n);
 	if (n->reg)
 		(void)vx6_registry_all_nodes(n->reg, pk->wall, consider, pk);
-	if (choose_path(c, pk, relays, owner_addr) < relays) {
-		snprintf(why, whylen, "not enough relays: %u usable relay(s) known, %u needed (relays must "
-		    "be distinct, in different /48s, and neither this node nor the owner)", pk->count, relays);
+	if ((got = choose_path(c, pk, relays, owner_addr)) < relays) {
+		snprintf(why, whylen, "not enough relays: %u relay(s) known, a path of %u found, %u needed "
+		    "(relays must be distinct, each in its own /48 apart from the owner's, and neither this "
+		    "node nor the owner)", pk->seen, got, relays);
 		free(pk);
 		vx6_idmap_free(&c->streams);
 		free(c);
@@ -542,12 +686,19 @@ one_cell(struct circuit *c, uint8_t cell[VX6_CELL_SIZE])
 		return;
 	}
 	idx = vx6_cell_client_open(c->hops, c->built, cell);
-	if (idx < 0 || vx6_cell_parse(cell, &pc) != 0) {
+	if (idx < 0) {
 		/* Counted here, where it was detected: a reset reason from a
 		 * peer is only text and must not raise this counter. */
 		n->ctr.circuit_tampered++;
 		c->tampered = true;
 		circ_close(c, "a cell failed authentication (tampered, replayed or reordered)");
+		return;
+	}
+	if (vx6_cell_parse(cell, &pc) != 0) {
+		/* Authentic but malformed: its sender broke the protocol. */
+		n->ctr.protocol_violations++;
+		c->failed_hop = (unsigned)idx + 1 < c->n ? idx : -1;
+		circ_close(c, "a hop sent a malformed cell");
 		return;
 	}
 	if (pc.cmd == VX6_CELL_EXTENDED) {
@@ -563,9 +714,24 @@ one_cell(struct circuit *c, uint8_t cell[VX6_CELL_SIZE])
 	if (pc.cmd == VX6_CELL_PADDING)
 		return;
 	if (pc.cmd == VX6_CELL_TRUNCATED && (unsigned)idx + 1 < c->n) {
-		/* Hop idx lost its session to hop idx + 1: that one is avoided. */
-		c->failed_hop = (int)idx + 1;
-		circ_close(c, "a relay's next hop went away");
+		/* Hop idx lost (or could not reach) hop idx + 1, or refused to
+		 * extend at all: the one at fault is avoided for a while. */
+		bool refused = pc.length >= 1 && pc.payload[0] == VX6_TRUNCATED_REFUSED;
+		char why[300], text[201];
+		size_t tlen = pc.length > 1 ? pc.length - 1u : 0;
+		/* The relay's words, printable ASCII only (they reach logs). */
+		if (tlen > 200)
+			tlen = 200;
+		for (size_t i = 0; i < tlen; i++)
+			text[i] = pc.payload[1 + i] >= 0x20 && pc.payload[1 + i] < 0x7f ? (char)pc.payload[1 + i] : '?';
+		text[tlen] = '\0';
+		c->failed_hop = refused ? (int)idx : (int)idx + 1;
+		snprintf(why, sizeof(why), "%s %s refused: %s", refused ? "relay" : "the hop after relay",
+		    c->path[refused ? idx : idx + 1].name, tlen ? text : "no reason given");
+		if (!refused)
+			snprintf(why, sizeof(why), "relay %s lost or could not reach the next hop (%s): %s",
+			    c->path[idx].name, c->path[idx + 1].name, tlen ? text : "no reason given");
+		circ_close(c, why);
 		return;
 	}
 	if ((unsigned)idx != c->n - 1 || !c->ready) {
@@ -630,6 +796,8 @@ circ_close(struct circuit *c, const char *why)
 	/* During the build, the hop being added is the likely culprit. */
 	if (!c->ready && failed_hop < 0)
 		failed_hop = c->started ? (int)c->built : 0;
+	if (failed_hop >= 0 && (unsigned)failed_hop + 1 < c->n)
+		circ_relay_failed(n, c->path[failed_hop].node_id);
 	if (c->tampered)
 		vx6_log_warn(n->log, LOG, "circuit of %u hop(s) closed: %s", c->n, why);
 	else
@@ -656,12 +824,17 @@ circ_close(struct circuit *c, const char *why)
 }
 
 void
-circ_stream_reset(struct circuit *c, const char *reason)
+circ_stream_reset(struct circuit *c, const char *reason, bool remote)
 {
-	/* The first relay reset the hop stream: it is gone already. */
+	/* The hop stream is gone already (reset by the first relay, or with
+	 * the session). */
 	if (c->first)
 		vx6_idmap_del(&c->first->circs, c->sid);
 	c->started = false;
+	/* The session to the first relay ended under the circuit (silent,
+	 * broken): nobody before it can report it, so blame it here. */
+	if (!remote && c->n > 1 && c->failed_hop < 0)
+		c->failed_hop = 0;
 	circ_close(c, reason);
 }
 
@@ -671,6 +844,10 @@ circ_link_over(struct link *l)
 	for (struct circuit *c = l->node->circuits; c; c = c->next_circ)
 		if (!c->dead && c->first == l) {
 			c->started = false;
+			/* A first relay that went silent or broke the session has
+			 * nobody before it to report it: blame it here. */
+			if (l->close_err && c->n > 1)
+				c->failed_hop = 0;
 			circ_close(c, "the session to the first relay ended");
 			c->first = NULL;
 		}

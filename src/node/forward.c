@@ -2,7 +2,6 @@
  * on a remote node (direct mode: the owner is named by address). */
 #include "node/node_internal.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,15 +55,9 @@ forward_json(const struct forward *f)
 	json_object_set_new(o, "mode", json_string(f->named ? "named" : "direct"));
 	json_object_set_new(o, "relays", json_integer(f->relay_hops));
 	if (f->relay_hops) {
-		json_t *avoid = json_array();
-		char hex[2 * VX6_NODE_ID_LEN + 1];
 		state = f->circ ? (f->circ->ready ? "up" : "building") : (f->resolving ? "resolving" : "down");
-		/* Relays this forward leaves out of new paths (they failed). */
-		for (unsigned i = 0; i < f->n_avoid; i++) {
-			sodium_bin2hex(hex, sizeof(hex), f->avoid[i], VX6_NODE_ID_LEN);
-			json_array_append_new(avoid, json_string(hex));
-		}
-		json_object_set_new(o, "avoiding", avoid);
+		/* Relays left out of new paths for now (they failed recently). */
+		json_object_set_new(o, "avoiding", circ_avoided_json(f->node));
 	}
 	json_object_set_new(o, "addr", json_string(f->peer_text));
 	if (f->have_key) {
@@ -348,8 +341,8 @@ forward_circuit_ready(struct forward *f, struct circuit *c)
 	}
 }
 
-/* failed_hop: the path index that was being added when a build failed
- * (avoided next time), or -1. */
+/* failed_hop: the path index blamed for the failure, or -1 (circ.c has
+ * already marked that relay as failed). */
 void
 forward_circuit_over(struct forward *f, struct circuit *c, const char *why, int failed_hop)
 {
@@ -357,11 +350,6 @@ forward_circuit_over(struct forward *f, struct circuit *c, const char *why, int 
 		return;
 	f->circ = NULL;
 	f->failed_sessions++;
-	if (failed_hop >= 0 && (unsigned)failed_hop < c->n - 1) {
-		/* A relay that failed to join the circuit is avoided for a while. */
-		memcpy(f->avoid[f->n_avoid % 8], c->path[failed_hop].node_id, VX6_NODE_ID_LEN);
-		f->n_avoid = f->n_avoid < 8 ? f->n_avoid + 1 : 8;
-	}
 	snprintf(f->last_error, sizeof(f->last_error), "circuit closed: %.400s", why);
 	release_waiting(f, false);
 	if (f->reply_id >= 0) {

@@ -105,7 +105,7 @@ on_fin(void *ud, uint32_t sid)
 	else if ((h = vx6_idmap_get(&l->hops, sid)) != NULL)
 		relay_stream_reset(h, l, sid, "hop stream finished", true);   /* a circuit has no half-close */
 	else if ((cc = vx6_idmap_get(&l->circs, sid)) != NULL)
-		circ_stream_reset(cc, "the first relay finished the circuit");
+		circ_stream_reset(cc, "the first relay finished the circuit", true);
 }
 
 static void
@@ -122,7 +122,7 @@ on_reset(void *ud, uint32_t sid, uint16_t code, const char *reason, bool remote)
 	else if ((h = vx6_idmap_get(&l->hops, sid)) != NULL)
 		relay_stream_reset(h, l, sid, reason, remote);
 	else if ((cc = vx6_idmap_get(&l->circs, sid)) != NULL)
-		circ_stream_reset(cc, reason);
+		circ_stream_reset(cc, reason, remote);
 }
 
 static void

@@ -139,6 +139,7 @@ vx6_node_new(const struct vx6_identity *id, const struct vx6_node_config *cfg,
 	n->reg = host->registry;
 	n->next_id = VX6_NODE_CTL_LISTENER + 1;
 	vx6_idmap_init(&n->conns);
+	vx6_idmap_init(&n->relay_health);
 	derive_session_config(n);
 	n->started_at = node_now(n);
 	n->timer_at = VX6_TIME_NEVER;
@@ -209,6 +210,7 @@ vx6_node_free(struct vx6_node *n)
 		n->pins = p->next;
 		free(p);
 	}
+	circ_health_free(n);
 	vx6_identity_wipe(&n->id);
 	free(n);
 }

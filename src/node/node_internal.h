@@ -138,12 +138,22 @@ struct hop {
 	struct vx6_chunkq bwd_q;     /* cells for prev, waiting for credit */
 	size_t bwd_q_unconsumed;
 	struct vx6_idmap streams;    /* exit: circuit stream id -> struct cstream * */
-	uint64_t bytes, created_at;
+	uint64_t bytes, created_at, extend_at;
 	uint64_t misbehave_count;    /* test builds only */
 	struct hop *next_hop;        /* the node's list */
 };
 
 #define CIRC_STREAM_WINDOW (512 * 1024)
+
+/* What this node learned about a relay from the circuits it built through
+ * it: path selection prefers relays that worked and skips, for a while,
+ * one that just failed. */
+struct relay_health {
+	uint8_t node_id[VX6_NODE_ID_LEN];
+	uint32_t ok, failed;             /* circuits built / failed because of it */
+	uint32_t fails_in_row;
+	uint64_t avoid_until;            /* ns; 0: not avoided */
+};
 
 /* A circuit this node built (client side). */
 struct circuit {
@@ -165,6 +175,7 @@ struct circuit {
 	bool ready, dead;
 	bool tampered;               /* this node found a bad cell on it */
 	int failed_hop;              /* path index a relay reported gone (TRUNCATED), or -1 */
+	bool retired;                /* no new streams; closes when its last one ends */
 	uint64_t deadline;           /* the build must finish by then */
 	struct vx6_chunkq out_q;     /* cells waiting for hop-stream credit */
 	char why[300];
@@ -240,8 +251,6 @@ struct forward {
 	char service[VX6_FRAME_MAX_SERVICE + 1];   /* what the OPEN frame names */
 	unsigned relay_hops;         /* 0: a direct session; N: a circuit through N relays */
 	struct circuit *circ;        /* relay mode: the circuit in use */
-	uint8_t avoid[8][VX6_NODE_ID_LEN];   /* relays that failed recently */
-	unsigned n_avoid;
 	bool named;                  /* resolved by name (node.service) */
 	char name[2 * VX6_NAME_BUF]; /* node.service as the user wrote it */
 	bool resolving;              /* a resolve is in progress */
@@ -346,10 +355,12 @@ struct vx6_node {
 	struct circuit *circuits;        /* circuits this node built */
 	uint32_t n_relay_circuits;       /* hops with a next hop (relaying) */
 	uint64_t build_times[8];         /* recent circuit build times (adaptive timeout) */
+	struct vx6_idmap relay_health;   /* node id prefix -> struct relay_health * (circ.c) */
 	unsigned build_next;
 	uint64_t relay_bytes, relay_refused;
 	uint64_t relay_tokens, relay_tokens_at;   /* transit bandwidth bucket (bytes, ns) */
 	uint64_t relay_resume_at;        /* when cells held by the budget may move */
+	uint64_t relay_sweep_at;         /* next check for half-built hops */
 	uint64_t relay_rate_limited;     /* times the budget held cells back */
 	struct resolve *resolves;
 	uint64_t next_resolve_id;
@@ -463,6 +474,11 @@ void relay_link_over(struct link *l);
 json_t *relay_status_json(struct vx6_node *n);
 void relay_gc(struct vx6_node *n);
 uint64_t relay_expiry(const struct vx6_node *n);
+/* circ.c: a relay failed (avoided for a while) / worked. */
+void circ_relay_failed(struct vx6_node *n, const uint8_t node_id[VX6_NODE_ID_LEN]);
+bool circ_relay_avoided(struct vx6_node *n, const uint8_t node_id[VX6_NODE_ID_LEN]);
+json_t *circ_avoided_json(struct vx6_node *n);
+void circ_health_free(struct vx6_node *n);
 void relay_timer(struct vx6_node *n, uint64_t now);
 
 /* circ.c: client side of circuits */
@@ -470,7 +486,7 @@ int circ_build(struct forward *f, const uint8_t owner_key[VX6_KEY_LEN], const st
     char *why, size_t whylen);
 void circ_link_established(struct link *l);
 void circ_stream_data(struct circuit *c, struct vx6_chunk *chunk);
-void circ_stream_reset(struct circuit *c, const char *reason);
+void circ_stream_reset(struct circuit *c, const char *reason, bool remote);
 void circ_stream_writable(struct circuit *c);
 void circ_link_over(struct link *l);
 void circ_open_stream(struct circuit *c, struct pump *p);

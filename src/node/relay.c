@@ -16,6 +16,7 @@
 
 static void hop_destroy(struct hop *h, const char *why);
 static void hop_tampered(struct hop *h);
+static void send_truncated(struct hop *h, uint8_t why, const char *text);
 
 static bool
 is_prev(const struct hop *h, const struct link *l, uint32_t sid)
@@ -297,7 +298,17 @@ exit_begin(struct hop *h, uint16_t id, const uint8_t *name, size_t len)
 	memcpy(service, name, len);
 	service[len] = '\0';
 	svc = vx6_name_valid(service) ? node_service_find(n, service) : NULL;
-	if (svc == NULL || svc->is_private || n->n_app >= n->cfg.limits.max_app_conns) {
+	if (svc && !svc->is_private && (n->shutting_down || n->n_app >= n->cfg.limits.max_app_conns)) {
+		/* Same answer as a direct stream at the limit. */
+		n->ctr.limit_refused++;
+		snprintf(reason, sizeof(reason), "the owner is at its connection limit");
+		vx6_put_u16(r, VX6_RESET_LIMIT);
+		rn = strlen(reason);
+		memcpy(r + 2, reason, rn);
+		send_back(h, VX6_CELL_RESET, id, r, 2 + rn);
+		return;
+	}
+	if (svc == NULL || svc->is_private) {
 		n->ctr.streams_refused++;
 		snprintf(reason, sizeof(reason), "no service named '%s' is published on this node", service);
 		vx6_log_info(n->log, LOG, "refused a circuit stream to '%s'%s", service,
@@ -457,6 +468,7 @@ extend(struct hop *h, const struct vx6_cell *cell)
 	}
 	if (!n->cfg.relay) {
 		n->relay_refused++;
+		send_truncated(h, VX6_TRUNCATED_REFUSED, "this node does not relay");
 		hop_destroy(h, "this node does not relay");
 		return;
 	}
@@ -471,11 +483,13 @@ extend(struct hop *h, const struct vx6_cell *cell)
 	    (vx6_addr_is_loopback(&e.addr) && !n->cfg.relay_allow_loopback)) {
 		n->relay_refused++;
 		vx6_log_warn(n->log, LOG, "refused to extend a circuit to a forbidden address or to itself");
+		send_truncated(h, VX6_TRUNCATED_NEXT_GONE, "forbidden next hop");
 		hop_destroy(h, "forbidden next hop");
 		return;
 	}
 	if (n->n_relay_circuits >= n->cfg.relay_max_circuits) {
 		n->relay_refused++;
+		send_truncated(h, VX6_TRUNCATED_REFUSED, "relay circuit budget exhausted");
 		hop_destroy(h, "relay circuit budget exhausted");
 		return;
 	}
@@ -484,10 +498,12 @@ extend(struct hop *h, const struct vx6_cell *cell)
 	if (l == NULL)
 		l = link_dial(n, &e.addr, e.key, false);
 	if (l == NULL) {
+		send_truncated(h, VX6_TRUNCATED_NEXT_GONE, "cannot reach the next hop");
 		hop_destroy(h, "cannot reach the next hop");
 		return;
 	}
 	h->next = l;
+	h->extend_at = node_now(n);
 	h->holds_slot = true;
 	n->n_relay_circuits++;
 	memcpy(h->next_key, e.key, VX6_KEY_LEN);
@@ -532,6 +548,8 @@ forward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
 			hop_destroy(h, "malformed cell");
 			return;
 		}
+		if (pc.cmd == VX6_CELL_PADDING)
+			return;   /* cover traffic for this hop: dropped here */
 		if (pc.cmd == VX6_CELL_EXTEND)
 			extend(h, &pc);
 		else if (h->next == NULL && !h->extending && !h->waiting_link)
@@ -663,16 +681,20 @@ relay_stream_writable(struct hop *h, struct link *l, uint32_t sid)
  * client are dropped and their counters given back first: the client must
  * see TRUNCATED with the next counter it expects from this hop. */
 static void
-send_truncated(struct hop *h)
+send_truncated(struct hop *h, uint8_t why, const char *text)
 {
 	uint64_t unsent = h->bwd_q.bytes / VX6_CELL_SIZE;
+	uint8_t payload[1 + 200];
+	size_t tlen = strlen(text) < 200 ? strlen(text) : 200;
 
 	if (!h->created || h->prev == NULL || h->prev->over)
 		return;
 	vx6_chunkq_clear(&h->bwd_q);
 	h->bwd_q_unconsumed = 0;
 	h->keys.bwd_ctr -= unsent;
-	send_back(h, VX6_CELL_TRUNCATED, 0, NULL, 0);
+	payload[0] = why;
+	memcpy(payload + 1, text, tlen);
+	send_back(h, VX6_CELL_TRUNCATED, 0, payload, 1 + tlen);
 }
 
 void
@@ -690,7 +712,7 @@ relay_stream_reset(struct hop *h, struct link *l, uint32_t sid, const char *reas
 	} else {
 		h->next = NULL;
 		if (!remote)   /* the session went, not the next relay's choice */
-			send_truncated(h);
+			send_truncated(h, VX6_TRUNCATED_NEXT_GONE, "the session to the next hop ended");
 	}
 	hop_destroy(h, why);
 }
@@ -796,7 +818,7 @@ relay_link_over(struct link *l)
 			h->prev = NULL;
 		if (h->next == l) {
 			h->next = NULL;
-			send_truncated(h);
+			send_truncated(h, VX6_TRUNCATED_NEXT_GONE, "the session to the next hop ended");
 		}
 		hop_destroy(h, "a neighbour's session ended");
 	}
@@ -806,6 +828,7 @@ relay_link_over(struct link *l)
 	for (h = l->node->hops; h; h = h->next_hop)
 		if (!h->dead && h->next == l) {
 			h->next = NULL;
+			send_truncated(h, VX6_TRUNCATED_NEXT_GONE, "cannot reach the next hop");
 			hop_destroy(h, "cannot reach the next hop");
 		}
 }
@@ -830,16 +853,42 @@ relay_gc(struct vx6_node *n)
 	}
 }
 
+/* A hop must get its CREATE, and an EXTEND its CREATED, within this: a
+ * client that stops half-way does not hold a slot until the session ends. */
+#define HOP_SETUP_TIMEOUT (30 * VX6_NS_PER_SEC)
+#define HOP_SWEEP_INTERVAL (5 * VX6_NS_PER_SEC)
+
 uint64_t
 relay_expiry(const struct vx6_node *n)
 {
-	return n->relay_resume_at;
+	uint64_t sweep = n->hops ? n->relay_sweep_at : VX6_TIME_NEVER;
+
+	return n->relay_resume_at < sweep ? n->relay_resume_at : sweep;
 }
 
-/* The bandwidth budget refilled: move the cells that waited for it. */
+static void
+sweep_stuck_hops(struct vx6_node *n, uint64_t now)
+{
+	n->relay_sweep_at = now + HOP_SWEEP_INTERVAL;
+	for (struct hop *h = n->hops; h; h = h->next_hop) {
+		if (h->dead)
+			continue;
+		if (!h->created && now - h->created_at > HOP_SETUP_TIMEOUT) {
+			hop_destroy(h, "no CREATE in time");
+		} else if ((h->extending || h->waiting_link) && now - h->extend_at > HOP_SETUP_TIMEOUT) {
+			send_truncated(h, VX6_TRUNCATED_NEXT_GONE, "the next hop did not answer the EXTEND in time");
+			hop_destroy(h, "the next hop did not answer the EXTEND in time");
+		}
+	}
+}
+
+/* Sweeps half-built hops; when the bandwidth budget refilled, moves the
+ * cells that waited for it. */
 void
 relay_timer(struct vx6_node *n, uint64_t now)
 {
+	if (n->hops && now >= n->relay_sweep_at)
+		sweep_stuck_hops(n, now);
 	if (now < n->relay_resume_at)
 		return;
 	n->relay_resume_at = VX6_TIME_NEVER;

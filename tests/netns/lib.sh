@@ -218,3 +218,33 @@ _ns_cleanup() {
 	_cleanup
 }
 trap _ns_cleanup EXIT
+
+# ---------------------------------------------------------------- relays
+# (added for t_relay_netns.sh)
+
+# ns_onlink NAME PREFIX: PREFIX (e.g. fd00::/8) is on-link on NAME's eth0, so
+# hosts of one bridge in different /64s and /48s reach each other directly
+# (neighbour discovery, no router needed).
+ns_onlink() { ip -n "$(ns_name "$1")" -6 route add "$2" dev eth0 || fail "cannot add the on-link route $2 to $1"; }
+
+# ns_link NAME up|down: NAME's eth0 up or down, inside its namespace (down
+# also drops its IPv6 addresses unless keep_addr_on_down is set: the host
+# is gone for its peers, which see nothing but silence).
+ns_link() { ip -n "$(ns_name "$1")" link set eth0 "$2" || fail "cannot set eth0 of $1 $2"; }
+
+# ns_set_relay NAME KEY VALUE: `KEY = VALUE` in the [relay] section of NAME's
+# config.ini (replacing an existing or commented line, else right after the
+# `[relay]` header), like set_relay in tests/integ/relay_lib.sh. Takes effect
+# at the node's next start.
+ns_set_relay() {
+	local n=$1 k=$2 v=$3 f=$T/$1/config.ini
+	[ -f "$f" ] || fail "ns_set_relay: $f does not exist"
+	grep -qx '\[relay\]' "$f" || fail "ns_set_relay: $f has no [relay] section"
+	if sed -n '/^\[relay\]/,/^\[/p' "$f" | grep -qE "^#? *$k *="; then
+		sed -i -E "/^\[relay\]/,/^\[/ s|^#? *$k *=.*|$k = $v|" "$f"
+	else
+		sed -i "/^\[relay\]\$/a $k = $v" "$f"
+	fi
+	sed -n '/^\[relay\]/,/^\[/p' "$f" | grep -qx "$k = $v" ||
+		fail "ns_set_relay: could not set $k = $v in [relay] of $f"
+}
