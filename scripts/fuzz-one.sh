@@ -40,6 +40,7 @@ case $name in
   fuzz_config) maxlen=8192 ;;
   fuzz_session) maxlen=16384 ;;       # operation sequences; large frames are synthesized
   fuzz_circuit) maxlen=8192 ;;
+  fuzz_quic) maxlen=6144 ;;          # several datagrams of up to 1452 bytes, or an operation sequence
   *) maxlen=4096 ;;
 esac
 maxlen=${FUZZ_MAX_LEN:-$maxlen}

@@ -12,7 +12,8 @@
 
 static const char init_help[] =
     "usage: vx6 [--home DIR] init --name NAME [--listen ADDR]... [--advertise ADDR]...\n"
-    "                             [--peer ADDR]... [--relay] [--no-probe] [--force] [--json]\n\n"
+    "                             [--peer ADDR]... [--transport auto|tcp|quic] [--relay]\n"
+    "                             [--no-probe] [--force] [--json]\n\n"
     "Creates the home directory (mode 0700) with a new Ed25519 identity\n"
     "(identity.key, mode 0600), config.ini and an empty services.ini.\n\n"
     "  --name NAME       a label for this node: 1-15 characters of a-z, 0-9 and '-',\n"
@@ -20,6 +21,9 @@ static const char init_help[] =
     "  --listen ADDR     where peers connect, e.g. '[::]:4242' (default) or '[::1]:4242'\n"
     "  --advertise ADDR  the address other nodes should use, when it differs\n"
     "  --peer ADDR       a node to join the network through (repeatable)\n"
+    "  --transport T     for addresses without tcp:// or quic://: auto (default:\n"
+    "                    listen on TCP and QUIC on the same port, dial QUIC and fall\n"
+    "                    back to TCP), tcp or quic (only that one)\n"
     "  --force           replace an existing identity (the old key is lost)\n"
     "  --relay           relay circuits for other nodes (config.ini [relay])\n"
     "  --no-probe        do not probe the network for other nodes using this name\n"
@@ -37,7 +41,7 @@ cmd_init(struct app *a, int argc, char **argv)
 		{ "advertise", required_argument, NULL, 'a' }, { "peer", required_argument, NULL, 'p' },
 		{ "force", no_argument, NULL, 'f' }, { "json", no_argument, NULL, 'j' },
 		{ "no-probe", no_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
-		{ "relay", no_argument, NULL, 'R' },
+		{ "relay", no_argument, NULL, 'R' }, { "transport", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vx6_node_config *cfg;
@@ -70,6 +74,13 @@ cmd_init(struct app *a, int argc, char **argv)
 		case 'j': json = true; break;
 		case 'P': no_probe = true; break;
 		case 'R': cfg->relay = true; break;
+		case 't':
+			if (vx6_transport_policy_parse(optarg) < 0) {
+				free(cfg);
+				return app_usage_error("init", "--transport must be auto, tcp or quic, not '%s'", optarg);
+			}
+			cfg->transport = (enum vx6_transport_policy)vx6_transport_policy_parse(optarg);
+			break;
 		case 'h': printf("%s", init_help); free(cfg); return EXIT_OK;
 		default: free(cfg); return app_usage_error("init", "unknown option");
 		}
@@ -78,7 +89,7 @@ cmd_init(struct app *a, int argc, char **argv)
 				free(cfg);
 				return app_usage_error("init", "too many addresses");
 			}
-			if (vx6_addr_parse(&arr[*n], optarg, c == 'l') != 0) {
+			if (vx6_addr_parse_policy(&arr[*n], optarg, c == 'l') != 0) {
 				free(cfg);
 				return app_usage_error("init", "'%s' is not an address like '[::1]:4242' or "
 				    "'127.0.0.1:4242'", optarg);
@@ -95,7 +106,7 @@ cmd_init(struct app *a, int argc, char **argv)
 		return app_usage_error("init", "--name is required");
 	}
 	if (cfg->n_listen == 0)
-		vx6_addr_parse(&cfg->listen[cfg->n_listen++], "[::]:4242", false);
+		vx6_addr_parse_policy(&cfg->listen[cfg->n_listen++], "[::]:4242", false);
 	if ((rc = app_home(a)) != 0) {
 		free(cfg);
 		return rc;

@@ -184,7 +184,7 @@ peers_save(struct app *a, const struct vx6_node_config *cfg)
 	size_t off = (size_t)snprintf(text, sizeof(text), "# Bootstrap peers added with `vx6 peer add`.\n");
 
 	for (size_t i = 0; i < cfg->n_peers; i++) {
-		vx6_addr_format(&cfg->peers[i], addr, sizeof(addr), false);
+		vx6_addr_format(&cfg->peers[i], addr, sizeof(addr), true);
 		off += (size_t)snprintf(text + off, sizeof(text) - off, "%s\n", addr);
 	}
 	if (vx6_os_write_file_atomic(a->home.peers, text, off, 0644) != 0) {
@@ -255,7 +255,7 @@ cmd_peer(struct app *a, int argc, char **argv)
 			return EXIT_CONFIG;
 		}
 		for (size_t i = 0; all && i < all->n_peers; i++) {
-			vx6_addr_format(&all->peers[i], text, sizeof(text), false);
+			vx6_addr_format(&all->peers[i], text, sizeof(text), true);
 			if (json)
 				json_array_append_new(arr, json_string(text));
 			else
@@ -270,7 +270,7 @@ cmd_peer(struct app *a, int argc, char **argv)
 		free(cfg);
 		return EXIT_OK;
 	}
-	if (addr == NULL || vx6_addr_parse(&pa, addr, false) != 0) {
+	if (addr == NULL || vx6_addr_parse_policy(&pa, addr, false) != 0) {
 		free(cfg);
 		return app_usage_error("peer", "--addr ADDR is required, like '[2001:db8::1]:4242'");
 	}

@@ -12,6 +12,10 @@
  *   - close() is asynchronous: pending writes are flushed unless reset is set,
  *     then vx6_node_closed() is called once; no other event follows it;
  *   - an operation that returns an error never calls back for that request.
+ * UDP sockets (QUIC) carry datagrams, not a byte stream: udp_open() binds
+ * one and starts delivering what arrives through vx6_node_datagrams();
+ * udp_send() sends a batch and never calls back (datagrams may be lost;
+ * a full socket buffer drops them, which QUIC's loss recovery handles).
  */
 #ifndef VX6_IO_IO_H
 #define VX6_IO_IO_H
@@ -26,7 +30,19 @@ enum vx6_sock_kind {
 	VX6_SOCK_PEER = 1,     /* node-to-node transport */
 	VX6_SOCK_APP = 2,      /* a local application (forward listener / service target) */
 	VX6_SOCK_CTL = 3,      /* the control socket */
+	VX6_SOCK_UDP = 4,      /* node-to-node datagrams (QUIC) */
 };
+
+/* One datagram, in either direction. data is borrowed for the call. */
+struct vx6_dgram {
+	struct vx6_addr local;     /* received on / send from (unspecified: any) */
+	struct vx6_addr remote;
+	const uint8_t *data;
+	size_t len;
+	uint8_t ecn;               /* IP ECN bits seen / to set (0 = not-ECT) */
+};
+
+#define VX6_UDP_BATCH 64        /* datagrams per udp_send / delivery, at most */
 
 struct vx6_io_ops {
 	/* Monotonic time in nanoseconds. */
@@ -56,6 +72,13 @@ struct vx6_io_ops {
 	/* The local address a connected TCP socket uses; 0 or an error (may be
 	 * NULL: the node then treats every connection's address as unknown). */
 	int (*conn_local_addr)(void *io, uint64_t id, struct vx6_addr *out);
+	/* Binds a UDP socket on a (port 0 picks one), large buffers, and starts
+	 * delivering datagrams; writes the bound address. Closed with close(). */
+	int (*udp_open)(void *io, uint64_t id, const struct vx6_addr *a, struct vx6_addr *bound);
+	/* Sends count (<= VX6_UDP_BATCH) datagrams from socket id (batched by
+	 * the OS where it can). Returns how many were accepted (the rest are
+	 * dropped: the socket buffer is full) or a negative vx6_err. */
+	int (*udp_send)(void *io, uint64_t id, const struct vx6_dgram *d, size_t count);
 };
 
 #endif

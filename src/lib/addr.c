@@ -80,7 +80,7 @@ vx6_addr_format(const struct vx6_addr *a, char *out, size_t outlen, bool with_sc
 	char host[INET6_ADDRSTRLEN] = "?";
 	const char *scheme = "";
 
-	if (with_scheme)
+	if (with_scheme && a->transport != VX6_TRANSPORT_AUTO)
 		scheme = a->transport == VX6_TRANSPORT_QUIC ? "quic://" : "tcp://";
 	if (a->family == 6) {
 		inet_ntop(AF_INET6, a->ip, host, sizeof(host));
@@ -127,4 +127,14 @@ bool
 vx6_addr_same_host(const struct vx6_addr *a, const struct vx6_addr *b)
 {
 	return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+}
+
+int
+vx6_addr_parse_policy(struct vx6_addr *a, const char *text, bool allow_port0)
+{
+	int rc = vx6_addr_parse(a, text, allow_port0);
+
+	if (rc == 0 && strncmp(text, "tcp://", 6) != 0 && strncmp(text, "quic://", 7) != 0)
+		a->transport = VX6_TRANSPORT_AUTO;
+	return rc;
 }

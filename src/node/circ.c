@@ -456,13 +456,12 @@ same_48(const struct vx6_addr *a, const struct vx6_addr *b)
 	return a->family == 6 ? memcmp(a->ip, b->ip, 6) == 0 : memcmp(a->ip, b->ip, 3) == 0;
 }
 
-static const struct vx6_addr *
-tcp_addr(const struct vx6_node_record *r)
+/* Circuits run over TCP (QUIC under transport = quic): every hop must be
+ * able to extend to the address in the cell without a fallback. */
+static bool
+hop_addr(const struct vx6_node *n, const struct vx6_node_record *r, struct vx6_addr *out)
 {
-	for (uint8_t i = 0; i < r->n_addrs; i++)
-		if (r->addrs[i].transport == VX6_TRANSPORT_TCP)
-			return &r->addrs[i];
-	return NULL;
+	return node_circuit_addr(n, r->addrs, r->n_addrs, out);
 }
 
 /* Scores a candidate (docs/PROTOCOL.md §14.11): health from our own
@@ -507,13 +506,13 @@ choose_path(struct circuit *c, struct pick *pk, unsigned want, const struct vx6_
 	for (unsigned k = 0; k < want; k++) {
 		int best = -1;
 		for (unsigned i = 0; i < pk->count; i++) {
-			const struct vx6_addr *a = tcp_addr(&pk->cand[i]);
-			bool ok = a != NULL && score[i] != UINT32_MAX;
+			struct vx6_addr a;
+			bool ok = hop_addr(n, &pk->cand[i], &a) && score[i] != UINT32_MAX;
 			if (ok && !n->cfg.relay_same_prefix) {
-				if (same_48(a, owner_addr))
+				if (same_48(&a, owner_addr))
 					ok = false;
 				for (unsigned j = 0; ok && j < taken; j++)
-					ok = !same_48(a, &c->path[j].addr);
+					ok = !same_48(&a, &c->path[j].addr);
 			}
 			if (ok && (best < 0 || score[i] > score[best]))
 				best = (int)i;
@@ -522,7 +521,7 @@ choose_path(struct circuit *c, struct pick *pk, unsigned want, const struct vx6_
 			break;
 		memcpy(c->path[taken].key, pk->cand[best].key, VX6_KEY_LEN);
 		memcpy(c->path[taken].node_id, pk->cand[best].node_id, VX6_NODE_ID_LEN);
-		c->path[taken].addr = *tcp_addr(&pk->cand[best]);
+		(void)hop_addr(n, &pk->cand[best], &c->path[taken].addr);
 		snprintf(c->path[taken].name, sizeof(c->path[taken].name), "%s", pk->cand[best].name);
 		score[best] = UINT32_MAX;   /* never twice in one path */
 		taken++;

@@ -133,7 +133,10 @@ forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t rep
 		snprintf(f->peer_text, sizeof(f->peer_text), "(resolving %.40s)", service);
 	} else {
 		snprintf(f->service, sizeof(f->service), "%s", service);
-		f->peer = *peer;
+		f->peer_addrs[0] = *peer;
+		f->n_peer_addrs = 1;
+		if (!node_circuit_addr(n, peer, 1, &f->peer))
+			f->peer = *peer;   /* only sessions use it (no circuit at that transport) */
 		f->have_peer = true;
 		vx6_addr_format(peer, f->peer_text, sizeof(f->peer_text), false);
 	}
@@ -185,7 +188,7 @@ forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t rep
 		forward_connect(f);
 		return 0;
 	}
-	f->link = link_dial(n, &f->peer, f->have_key ? f->key : NULL, false);
+	f->link = link_dial_addrs(n, f->peer_addrs, f->n_peer_addrs, f->have_key ? f->key : NULL, false);
 	if (f->link == NULL) {
 		snprintf(err, errlen, "cannot start a session to %s (session limit reached?)", f->peer_text);
 		node_conn_close(n, f->listener_id, false);
@@ -228,7 +231,7 @@ forward_connect(struct forward *f)
 		forward_build_circuit(f);
 		return;
 	}
-	f->link = link_dial(n, &f->peer, f->have_key ? f->key : NULL, false);
+	f->link = link_dial_addrs(n, f->peer_addrs, f->n_peer_addrs, f->have_key ? f->key : NULL, false);
 	if (f->link == NULL) {
 		snprintf(f->last_error, sizeof(f->last_error), "cannot start a session to %s", f->peer_text);
 		forward_link_over(f, NULL);
@@ -239,19 +242,21 @@ void
 forward_resolved(struct forward *f, int rc, const char *why, const struct resolve *res)
 {
 	struct vx6_node *n = f->node;
-	const struct vx6_addr *a = NULL;
+	struct vx6_addr a, unused;
+	bool fb;
 
 	f->resolving = false;
 	if (f->closing)
 		return;
-	if (rc == 0) {
-		for (uint8_t i = 0; i < res->node.n_addrs && a == NULL; i++)
-			if (res->node.addrs[i].transport == VX6_TRANSPORT_TCP)
-				a = &res->node.addrs[i];
-		if (a == NULL) {
-			rc = VX6_ERR_UNREACHABLE;
-			why = "the owner's record has no TCP address";
-		}
+	if (rc == 0 && !node_pick_dial(n, res->node.addrs, res->node.n_addrs, &a, &unused, &fb)) {
+		rc = VX6_ERR_UNREACHABLE;
+		why = n->cfg.transport == VX6_POLICY_QUIC ? "the owner's record has no QUIC address (transport = quic)" :
+		    n->cfg.transport == VX6_POLICY_TCP ? "the owner's record has no TCP address (transport = tcp)" :
+		    "the owner's record has no address";
+	}
+	if (rc == 0 && f->relay_hops && !node_circuit_addr(n, res->node.addrs, res->node.n_addrs, &a)) {
+		rc = VX6_ERR_UNREACHABLE;
+		why = "the owner's record has no address a circuit can end at";
 	}
 	if (rc) {
 		snprintf(f->last_error, sizeof(f->last_error), "%s", why);
@@ -268,9 +273,11 @@ forward_resolved(struct forward *f, int rc, const char *why, const struct resolv
 		}
 		return;
 	}
-	f->peer = *a;
+	f->peer = a;
+	memcpy(f->peer_addrs, res->node.addrs, res->node.n_addrs * sizeof(f->peer_addrs[0]));
+	f->n_peer_addrs = res->node.n_addrs;
 	f->have_peer = true;
-	vx6_addr_format(a, f->peer_text, sizeof(f->peer_text), false);
+	vx6_addr_format(&a, f->peer_text, sizeof(f->peer_text), false);
 	memcpy(f->key, res->owner_key, VX6_KEY_LEN);
 	f->have_key = true;
 	if (f->key_source != KEY_EXPLICIT)
@@ -279,7 +286,7 @@ forward_resolved(struct forward *f, int rc, const char *why, const struct resolv
 		forward_build_circuit(f);
 		return;
 	}
-	f->link = link_dial(n, &f->peer, f->key, false);
+	f->link = link_dial_addrs(n, f->peer_addrs, f->n_peer_addrs, f->key, false);
 	if (f->link == NULL) {
 		snprintf(f->last_error, sizeof(f->last_error), "cannot start a session to %s", f->peer_text);
 		forward_link_over(f, NULL);
@@ -435,6 +442,8 @@ forward_link_established(struct forward *f, struct link *l)
 		NLOG_INFO(n, "pinned key %s for %s (trust on first use)", key, f->peer_text);
 	}
 	f->last_error[0] = '\0';
+	if (l->fell_back)
+		f->reprobe_at = node_now(n) + (uint64_t)n->cfg.limits.quic_reprobe_s * 1000000000ULL;
 	vx6_key_to_text(info.peer_key, key);
 	vx6_node_id_to_hex(info.peer_node_id, nid);
 	if (f->reply_id >= 0) {
@@ -468,7 +477,7 @@ forward_link_over(struct forward *f, struct link *l)
 	if (mismatch && l && !l->diagnose && !f->closing) {
 		/* IK failed: the peer could not decrypt. Re-dial with XX to learn
 		 * which key it really has, so the error can name both. */
-		f->link = link_dial(n, &f->peer, f->key, true);
+		f->link = link_dial_addrs(n, f->peer_addrs, f->n_peer_addrs, f->key, true);
 		if (f->link)
 			return;
 	}
@@ -585,4 +594,78 @@ forward_ctl_gone(struct vx6_node *n, uint64_t ctl_id)
 			forward_close(f, "the connect command ended");
 		}
 	}
+}
+
+/* --- transport auto: back to QUIC after a fallback (PROTOCOL §15.10) --- */
+
+static bool
+wants_reprobe(const struct forward *f)
+{
+	return !f->closing && f->probe == NULL && f->link && f->link->fell_back && f->link->established &&
+	    !f->link->over && !f->link->retire && f->node->cfg.transport == VX6_POLICY_AUTO;
+}
+
+uint64_t
+forward_expiry(struct vx6_node *n)
+{
+	uint64_t next = VX6_TIME_NEVER;
+
+	for (struct forward *f = n->forwards; f; f = f->next)
+		if (wants_reprobe(f) && f->reprobe_at < next)
+			next = f->reprobe_at;
+	return next;
+}
+
+void
+forward_timer(struct vx6_node *n, uint64_t now)
+{
+	for (struct forward *f = n->forwards; f; f = f->next) {
+		struct vx6_addr quic;
+		bool found = false;
+		if (!wants_reprobe(f) || f->reprobe_at > now)
+			continue;
+		f->reprobe_at = now + (uint64_t)n->cfg.limits.quic_reprobe_s * 1000000000ULL;
+		for (size_t i = 0; i < f->n_peer_addrs && !found; i++) {
+			struct vx6_addr c[2];
+			size_t m = node_concrete_addrs(n, &f->peer_addrs[i], c);
+			for (size_t k = 0; k < m && !found; k++)
+				if (c[k].transport == VX6_TRANSPORT_QUIC) {
+					quic = c[k];
+					found = true;
+				}
+		}
+		if (!found)
+			continue;
+		f->probe = link_probe_quic(n, &quic, f->have_key ? f->key : NULL);
+		if (f->probe)
+			NLOG_DEBUG(n, "forward %s: trying QUIC to %s again", f->listen_text, f->probe->remote_text);
+	}
+}
+
+void
+forward_probe_up(struct forward *f, struct link *l)
+{
+	struct vx6_node *n = f->node;
+	struct link *old = f->link;
+
+	f->probe = NULL;
+	node_note_quic_ok(n, &l->remote);
+	f->link = l;
+	if (old) {
+		old->retire = true;   /* its streams finish there; it closes once idle */
+		NLOG_INFO(n, "forward %s: QUIC to %s works again: new streams use it, the TCP session "
+		    "closes when its streams end", f->listen_text, l->remote_text);
+	}
+	json_t *ev = json_object();
+	if (ev)
+		json_object_set_new(ev, "transport", json_string("quic"));
+	forward_event(f, "transport-changed", ev);
+}
+
+void
+forward_probe_over(struct forward *f, struct link *l)
+{
+	(void)l;
+	f->probe = NULL;
+	f->reprobe_at = node_now(f->node) + (uint64_t)f->node->cfg.limits.quic_reprobe_s * 1000000000ULL;
 }

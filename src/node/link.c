@@ -1,6 +1,7 @@
 /* link — a peer session over one connection, and its session callbacks. */
 #include "node/node_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,15 +40,23 @@ on_established(void *ud)
 		return;
 	}
 	short_id(info.peer_node_id, nid);
-	NLOG_INFO(n, "session %s %s (node %s) established: Noise %s, %s", l->outbound ? "to" : "from",
-	    l->remote_text, nid, info.pattern == VX6_NOISE_IK ? "IK" : "XX", vx6_aead_name(info.aead));
+	if (l->udp)
+		NLOG_INFO(n, "session %s %s (node %s) established: QUIC, TLS 1.3", l->outbound ? "to" : "from",
+		    l->remote_text, nid);
+	else
+		NLOG_INFO(n, "session %s %s (node %s) established: Noise %s, %s", l->outbound ? "to" : "from",
+		    l->remote_text, nid, info.pattern == VX6_NOISE_IK ? "IK" : "XX", vx6_aead_name(info.aead));
 	named_link_established(l);
 	relay_link_established(l);
 	circ_link_established(l);
-	if (l->outbound)
-		for (struct forward *f = n->forwards; f; f = f->next)
+	if (l->outbound) {
+		for (struct forward *f = n->forwards; f; f = f->next) {
 			if (f->link == l)
 				forward_link_established(f, l);
+			else if (f->probe == l)
+				forward_probe_up(f, l);
+		}
+	}
 }
 
 static void
@@ -187,6 +196,15 @@ on_closed(void *ud, int err, const char *reason)
 	l->over = true;
 	l->close_err = err;
 	snprintf(l->close_reason, sizeof(l->close_reason), "%s", reason);
+	if (l->has_fallback && !l->established && !n->shutting_down &&
+	    (err == VX6_ERR_TIMEOUT || err == VX6_ERR_UNREACHABLE || err == VX6_ERR_IO ||
+	    err == VX6_ERR_REFUSED || err == VX6_ERR_VERSION)) {
+		/* No QUIC answer (UDP blocked, or a node without QUIC): the link
+		 * retries over TCP once this connection is gone, and nobody
+		 * waiting on it is told it failed. */
+		l->fallback_pending = true;
+		return;
+	}
 	if (!l->established && !l->outbound)
 		n->n_handshaking_in--;
 	link_count_failure(n, l, err);
@@ -203,9 +221,12 @@ on_closed(void *ud, int err, const char *reason)
 	named_link_over(l);
 	relay_link_over(l);
 	circ_link_over(l);
-	for (struct forward *f = n->forwards; f; f = f->next)
+	for (struct forward *f = n->forwards; f; f = f->next) {
 		if (f->link == l)
 			forward_link_over(f, l);
+		else if (f->probe == l)
+			forward_probe_over(f, l);
+	}
 }
 
 static void
@@ -214,7 +235,7 @@ on_rpc(void *ud, const uint8_t *msg, size_t len)
 	named_on_rpc(ud, msg, len);
 }
 
-static struct link *
+struct link *
 link_new(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote, bool outbound)
 {
 	struct link *l = calloc(1, sizeof(*l));
@@ -224,7 +245,8 @@ link_new(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote, bo
 	l->node = n;
 	l->conn_id = conn_id;
 	l->remote = *remote;
-	vx6_addr_format(remote, l->remote_text, sizeof(l->remote_text), false);
+	vx6_addr_format(remote, l->remote_text, sizeof(l->remote_text),
+	    remote->transport != VX6_TRANSPORT_TCP);
 	l->outbound = outbound;
 	l->created_at = node_now(n);
 	vx6_idmap_init(&l->pumps);
@@ -246,6 +268,8 @@ link_new(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote, bo
 void
 link_free(struct link *l)
 {
+	if (l->udp && l->session)
+		vx6_idmap_del(&l->node->quic_links, (uint64_t)(uintptr_t)vx6_ts_quic(l->session));
 	vx6_ts_free(l->session);
 	vx6_idmap_free(&l->pumps);
 	vx6_idmap_free(&l->hops);
@@ -254,48 +278,135 @@ link_free(struct link *l)
 	free(l);
 }
 
-struct link *
-link_dial(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key, bool diagnose)
+/* Starts the TCP transport and Noise session of an outbound link. */
+static int
+link_start_tcp(struct link *l)
 {
+	struct vx6_node *n = l->node;
 	struct vx6_session_config cfg = n->scfg_out;
-	struct link *l;
-	uint64_t id;
+	uint64_t id = node_new_id(n);
 	int rc;
+
+	l->conn_id = id;
+	if (l->expected_key_set) {
+		cfg.have_expected_key = true;
+		memcpy(cfg.expected_key, l->expected_key, VX6_KEY_LEN);
+	}
+	cfg.force_xx = l->diagnose;
+	l->session = vx6_ts_wrap_tcp(vx6_session_new(&cfg, n->env, &l->cbs, l, node_now(n)));
+	if (l->session == NULL || node_conn_add(n, id, CONN_PEER, l) == NULL)
+		return VX6_ERR_NOMEM;
+	rc = n->io->dial(n->io_ud, id, VX6_SOCK_PEER, &l->remote);
+	if (rc) {
+		free(vx6_idmap_del(&n->conns, id));
+		NLOG_WARN(n, "cannot dial %s: %s", l->remote_text, vx6_strerror(rc));
+	}
+	return rc;
+}
+
+static void
+link_set_key(struct link *l, const uint8_t *expected_key, bool diagnose)
+{
+	l->diagnose = diagnose;
+	if (expected_key == NULL)
+		return;
+	l->expected_key_set = true;
+	memcpy(l->expected_key, expected_key, VX6_KEY_LEN);
+	l->peer_known = true;   /* the key fixes the node id before the handshake */
+	vx6_node_id_from_key(l->peer_id, expected_key);
+}
+
+struct link *
+link_dial_addrs(struct vx6_node *n, const struct vx6_addr *addrs, size_t count, const uint8_t *expected_key,
+    bool diagnose)
+{
+	struct vx6_addr to, fallback;
+	bool has_fallback;
+	struct link *l;
 
 	if (n->n_links >= n->cfg.limits.max_sessions) {
 		n->ctr.limit_refused++;
 		return NULL;
 	}
-	id = node_new_id(n);
-	l = link_new(n, id, to, true);
+	if (!node_pick_dial(n, addrs, count, &to, &fallback, &has_fallback)) {
+		NLOG_DEBUG(n, "no address usable with transport = %s", vx6_transport_policy_name(n->cfg.transport));
+		return NULL;
+	}
+	if (to.transport == VX6_TRANSPORT_QUIC) {
+		l = qlink_dial(n, &to, expected_key, has_fallback ? VX6_QUIC_FALLBACK_AFTER : 0);
+		if (l) {
+			link_set_key(l, expected_key, diagnose);
+			l->has_fallback = has_fallback;
+			l->fallback = fallback;
+		}
+		return l;
+	}
+	l = link_new(n, 0, &to, true);
 	if (l == NULL)
 		return NULL;
-	if (expected_key) {
-		cfg.have_expected_key = true;
-		memcpy(cfg.expected_key, expected_key, VX6_KEY_LEN);
-		l->expected_key_set = true;
-		memcpy(l->expected_key, expected_key, VX6_KEY_LEN);
-		l->peer_known = true;   /* the key fixes the node id before the handshake */
-		vx6_node_id_from_key(l->peer_id, expected_key);
-	}
-	cfg.force_xx = diagnose;
-	l->diagnose = diagnose;
-	l->session = vx6_ts_wrap_tcp(vx6_session_new(&cfg, n->env, &l->cbs, l, node_now(n)));
-	if (l->session == NULL || node_conn_add(n, id, CONN_PEER, l) == NULL) {
+	link_set_key(l, expected_key, diagnose);
+	if (link_start_tcp(l) != 0) {
 		link_free(l);
 		return NULL;
 	}
-	rc = n->io->dial(n->io_ud, id, VX6_SOCK_PEER, to);
-	if (rc) {
-		free(vx6_idmap_del(&n->conns, id));
-		NLOG_WARN(n, "cannot dial %s: %s", l->remote_text, vx6_strerror(rc));
-		link_free(l);
-		return NULL;
+	link_attach(l);
+	return l;
+}
+
+struct link *
+link_dial(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key, bool diagnose)
+{
+	return link_dial_addrs(n, to, 1, expected_key, diagnose);
+}
+
+/* A QUIC dial under "auto" got no answer: the same link goes on over TCP,
+ * so whoever waits on it (forwards, circuits, RPCs) never notices. Called
+ * once the QUIC connection is over (qlink_gc), outside its callbacks. */
+void
+link_fallback_tcp(struct link *l)
+{
+	struct vx6_node *n = l->node;
+	char quic_text[VX6_ADDR_STRLEN];
+
+	if (n->shutting_down) {
+		l->has_fallback = l->fallback_pending = false;
+		l->cbs.on_closed(l, l->close_err, l->close_reason);
+		link_detach_free(l);
+		return;
 	}
+	snprintf(quic_text, sizeof(quic_text), "%s", l->remote_text);
+	node_note_quic_failed(n, &l->remote);
+	n->quic_fallbacks++;
+	vx6_idmap_del(&n->quic_links, (uint64_t)(uintptr_t)vx6_ts_quic(l->session));
+	vx6_ts_free(l->session);
+	l->session = NULL;
+	l->udp = NULL;
+	l->quic_done = false;
+	l->fallback_pending = false;
+	l->has_fallback = false;
+	l->fell_back = true;
+	l->over = false;
+	l->connected = false;
+	l->close_err = 0;
+	l->close_reason[0] = '\0';
+	l->remote = l->fallback;
+	vx6_addr_format(&l->remote, l->remote_text, sizeof(l->remote_text), false);
+	NLOG_INFO(n, "no QUIC answer from %s: falling back to TCP %s (QUIC is tried again there in %u s)",
+	    quic_text, l->remote_text, (unsigned)(VX6_QUIC_RETRY_AFTER / 1000000000ULL));
+	if (link_start_tcp(l) != 0) {
+		l->cbs.on_closed(l, VX6_ERR_UNREACHABLE, "neither QUIC nor TCP could be started");
+		link_detach_free(l);
+	}
+}
+
+void
+link_attach(struct link *l)
+{
+	struct vx6_node *n = l->node;
+
 	l->next = n->links;
 	n->links = l;
 	n->n_links++;
-	return l;
 }
 
 struct link *
@@ -311,9 +422,7 @@ link_accept(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote)
 		return NULL;
 	}
 	l->connected = true;
-	l->next = n->links;
-	n->links = l;
-	n->n_links++;
+	link_attach(l);
 	n->n_handshaking_in++;
 	n->io->read(n->io_ud, conn_id, true);
 	return l;
@@ -327,6 +436,10 @@ link_flush(struct link *l)
 	struct vx6_session *tcp = vx6_ts_tcp(l->session);
 	struct vx6_chunkq q;
 
+	if (l->udp) {
+		qlink_flush(l);
+		return;
+	}
 	if (c == NULL || c->closing)
 		return;
 	if (!l->connected) {
@@ -376,13 +489,19 @@ link_on_read(struct link *l, struct vx6_chunk *c, int status, const char *detail
 void
 link_on_closed(struct link *l)
 {
+	if (!l->over)
+		vx6_session_transport_lost(vx6_ts_tcp(l->session), VX6_ERR_CLOSED, "connection closed");
+	link_detach_free(l);
+}
+
+void
+link_detach_free(struct link *l)
+{
 	struct vx6_node *n = l->node;
 	struct link **pp;
 	size_t pos = 0;
 	struct pump *p;
 
-	if (!l->over)
-		vx6_session_transport_lost(vx6_ts_tcp(l->session), VX6_ERR_CLOSED, "connection closed");
 	/* Pumps whose streams are gone may still point here. */
 	while ((p = vx6_idmap_next(&l->pumps, &pos, NULL)) != NULL)
 		pump_carrier_gone(p);
@@ -402,15 +521,40 @@ link_close(struct link *l, const char *reason)
 		vx6_ts_close(l->session, VX6_CLOSE_NORMAL, reason);
 }
 
+/* A QUIC connection keeps its timers after the session ended: it drains
+ * (answers late packets with its close) until it is closed. */
 uint64_t
 link_expiry(const struct link *l)
 {
+	if (l->udp)
+		return l->quic_done ? VX6_TIME_NEVER : vx6_ts_expiry(l->session);
 	return l->over ? VX6_TIME_NEVER : vx6_ts_expiry(l->session);
 }
 
 void
 link_timer(struct link *l, uint64_t now)
 {
-	if (!l->over)
+	if (l->udp ? !l->quic_done : !l->over)
 		vx6_ts_handle_expiry(l->session, now);
+}
+
+struct link *
+link_probe_quic(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key)
+{
+	struct link *l;
+
+	if (n->n_links >= n->cfg.limits.max_sessions)
+		return NULL;
+	l = qlink_dial(n, to, expected_key, VX6_QUIC_FALLBACK_AFTER);
+	if (l)
+		link_set_key(l, expected_key, false);
+	return l;
+}
+
+void
+link_retire_idle(struct vx6_node *n)
+{
+	for (struct link *l = n->links; l; l = l->next)
+		if (l->retire && !l->over && l->pumps.count == 0 && l->hops.count == 0 && l->circs.count == 0)
+			link_close(l, "its streams moved to another session");
 }

@@ -45,8 +45,12 @@ collect_addrs(struct vx6_node *n, struct vx6_addr *out, size_t max)
 	size_t count = 0;
 
 	if (n->cfg.n_advertise) {
-		for (size_t i = 0; i < n->cfg.n_advertise && count < max; i++)
-			out[count++] = n->cfg.advertise[i];
+		for (size_t i = 0; i < n->cfg.n_advertise; i++) {
+			struct vx6_addr c[2];
+			size_t m = node_concrete_addrs(n, &n->cfg.advertise[i], c);
+			for (size_t k = 0; k < m && count < max; k++)
+				out[count++] = c[k];
+		}
 		return count;
 	}
 	for (size_t i = 0; i < n->n_bound && count < max; i++) {
@@ -138,30 +142,18 @@ rpc_send(struct link *l, const uint8_t *msg, size_t len)
 		vx6_chunkq_push(&l->rpcq, c);
 }
 
-static const struct vx6_addr *
-pick_addr(const struct vx6_node_record *r)
-{
-	for (uint8_t i = 0; i < r->n_addrs; i++)
-		if (r->addrs[i].transport == VX6_TRANSPORT_TCP)
-			return &r->addrs[i];
-	return NULL;
-}
-
 /* A session to the node a verified record describes (existing or new). */
 static struct link *
 link_for_record(struct vx6_node *n, const uint8_t *rec, size_t len, bool for_dht)
 {
 	struct vx6_node_record r;
-	const struct vx6_addr *a;
 	struct link *l;
 
 	if (vx6_node_record_decode(&r, rec, len, node_wall(n)) != 0)
 		return NULL;
 	if ((l = named_link_to(n, r.node_id)) != NULL)
 		return l;
-	if ((a = pick_addr(&r)) == NULL)
-		return NULL;
-	l = link_dial(n, a, r.key, false);
+	l = link_dial_addrs(n, r.addrs, r.n_addrs, r.key, false);
 	if (l) {
 		l->peer_known = true;
 		memcpy(l->peer_id, r.node_id, VX6_NODE_ID_LEN);

@@ -33,6 +33,7 @@ vx6_node_config_defaults(struct vx6_node_config *cfg)
 	l->republish_s = 1200;
 	l->replicate_s = 600;
 	l->record_lifetime_s = 3600;
+	l->quic_reprobe_s = 30;
 	cfg->aead_mask = vx6_aead_available_mask();
 	cfg->log_level = VX6_LOG_INFO;
 	cfg->relay_max_circuits = 256;
@@ -140,6 +141,7 @@ vx6_node_new(const struct vx6_identity *id, const struct vx6_node_config *cfg,
 	n->next_id = VX6_NODE_CTL_LISTENER + 1;
 	vx6_idmap_init(&n->conns);
 	vx6_idmap_init(&n->relay_health);
+	vx6_idmap_init(&n->quic_links);
 	derive_session_config(n);
 	n->started_at = node_now(n);
 	n->timer_at = VX6_TIME_NEVER;
@@ -158,20 +160,37 @@ vx6_node_start(struct vx6_node *n, char *err, size_t errlen)
 	int rc;
 
 	for (size_t i = 0; i < n->cfg.n_listen; i++) {
-		uint64_t lid = node_new_id(n);
-		if (node_conn_add(n, lid, CONN_LISTEN_PEER, NULL) == NULL)
-			return VX6_ERR_NOMEM;
-		rc = n->io->listen(n->io_ud, lid, VX6_SOCK_PEER, &n->cfg.listen[i], &n->bound[i]);
-		vx6_addr_format(&n->cfg.listen[i], text, sizeof(text), false);
-		if (rc) {
-			free(vx6_idmap_del(&n->conns, lid));
-			snprintf(err, errlen, "cannot listen on %s: %s", text, vx6_strerror(rc));
-			return rc;
+		struct vx6_addr want[2];
+		size_t nwant = node_concrete_addrs(n, &n->cfg.listen[i], want);
+		for (size_t k = 0; k < nwant; k++) {
+			struct vx6_addr *b = &n->bound[n->n_bound];
+			bool quic = want[k].transport == VX6_TRANSPORT_QUIC;
+			uint64_t lid = 0;
+			/* AUTO: QUIC takes the port TCP got (it may have been 0). */
+			if (k > 0)
+				want[k].port = n->bound[n->n_bound - 1].port;
+			if (quic) {
+				rc = qlink_listen(n, &want[k], b);
+			} else {
+				lid = node_new_id(n);
+				if (node_conn_add(n, lid, CONN_LISTEN_PEER, NULL) == NULL)
+					return VX6_ERR_NOMEM;
+				rc = n->io->listen(n->io_ud, lid, VX6_SOCK_PEER, &want[k], b);
+			}
+			vx6_addr_format(&want[k], text, sizeof(text), true);
+			if (rc) {
+				if (lid)
+					free(vx6_idmap_del(&n->conns, lid));
+				snprintf(err, errlen, "cannot listen on %s: %s%s", text, vx6_strerror(rc),
+				    k > 0 ? " (transport = auto listens on TCP and UDP on the same port; "
+				    "set transport = tcp, or free the UDP port)" : "");
+				return rc;
+			}
+			b->transport = want[k].transport;
+			n->listener_ids[n->n_bound++] = lid;
+			vx6_addr_format(b, text, sizeof(text), true);
+			NLOG_INFO(n, "listening for peers on %s", text);
 		}
-		n->listener_ids[i] = lid;
-		n->n_bound = i + 1;
-		vx6_addr_format(&n->bound[i], text, sizeof(text), false);
-		NLOG_INFO(n, "listening for peers on %s", text);
 	}
 	rc = named_start(n);
 	if (rc) {
@@ -201,6 +220,7 @@ vx6_node_free(struct vx6_node *n)
 		n->links = l->next;
 		link_free(l);
 	}
+	qlink_free_all(n);   /* after the links: their connections sit on its endpoints */
 	while (n->forwards) {
 		struct forward *f = n->forwards;
 		n->forwards = f->next;
@@ -368,6 +388,19 @@ vx6_node_idle(const struct vx6_node *n)
 	return n->conns.count == 0;
 }
 
+/* At shutdown, a UDP socket closes once its QUIC links said goodbye. */
+static void
+close_idle_udp(struct vx6_node *n)
+{
+	for (struct udp_sock *u = n->udp_socks; u; u = u->next) {
+		bool used = false;
+		for (struct link *l = n->links; l && !used; l = l->next)
+			used = l->udp == u;
+		if (!used)
+			node_conn_close(n, u->id, false);
+	}
+}
+
 /* Moves pending session output to the sockets, closes finished links and
  * re-arms the timer. Called at the end of every entry point. */
 void
@@ -384,6 +417,10 @@ node_after_event(struct vx6_node *n)
 		if (e < next)
 			next = e;
 	}
+	qlink_gc(n);
+	link_retire_idle(n);
+	if (n->shutting_down)
+		close_idle_udp(n);
 	e = named_expiry(n);
 	if (e < next)
 		next = e;
@@ -391,6 +428,9 @@ node_after_event(struct vx6_node *n)
 	if (e < next)
 		next = e;
 	e = relay_expiry(n);
+	if (e < next)
+		next = e;
+	e = forward_expiry(n);
 	if (e < next)
 		next = e;
 	if (next != n->timer_at) {
@@ -553,6 +593,9 @@ vx6_node_closed(struct vx6_node *n, uint64_t id)
 	case CONN_LISTEN_FWD:
 		forward_on_listener_closed(c->u.fwd);
 		break;
+	case CONN_UDP:
+		qlink_udp_closed(c->u.udp);
+		break;
 	case CONN_CTL:
 		forward_ctl_gone(n, id);
 		free(c->u.ctl->buf);
@@ -578,6 +621,7 @@ vx6_node_timer(struct vx6_node *n)
 	named_timer(n, now);
 	circ_timer(n, now);
 	relay_timer(n, now);
+	forward_timer(n, now);
 	node_after_event(n);
 }
 
@@ -587,4 +631,136 @@ vx6_node_addresses_changed(struct vx6_node *n)
 	/* Let the kernel settle (DAD, several events in a row), then re-check. */
 	n->addr_check_at = node_now(n) + 500 * VX6_NS_PER_MS;
 	node_after_event(n);
+}
+
+/* --- transport policy (docs/PROTOCOL.md §15.10) --- */
+
+size_t
+node_concrete_addrs(const struct vx6_node *n, const struct vx6_addr *a, struct vx6_addr out[2])
+{
+	out[0] = *a;
+	if (a->transport != VX6_TRANSPORT_AUTO)
+		return 1;
+	switch (n->cfg.transport) {
+	case VX6_POLICY_TCP:
+		out[0].transport = VX6_TRANSPORT_TCP;
+		return 1;
+	case VX6_POLICY_QUIC:
+		out[0].transport = VX6_TRANSPORT_QUIC;
+		return 1;
+	case VX6_POLICY_AUTO:
+		break;
+	}
+	out[0].transport = VX6_TRANSPORT_TCP;
+	out[1] = *a;
+	out[1].transport = VX6_TRANSPORT_QUIC;
+	return 2;
+}
+
+static struct quic_failed *
+quic_failed_slot(struct vx6_node *n, const struct vx6_addr *a, bool add)
+{
+	struct quic_failed *oldest = &n->quic_failed[0];
+	struct vx6_addr key = *a;
+
+	key.transport = VX6_TRANSPORT_QUIC;
+	for (size_t i = 0; i < sizeof(n->quic_failed) / sizeof(n->quic_failed[0]); i++) {
+		struct quic_failed *f = &n->quic_failed[i];
+		if (f->until && vx6_addr_same_host(&f->addr, &key) && f->addr.port == key.port)
+			return f;
+		if (f->until < oldest->until)
+			oldest = f;
+	}
+	if (!add)
+		return NULL;
+	oldest->addr = key;
+	return oldest;
+}
+
+bool
+node_quic_failed(struct vx6_node *n, const struct vx6_addr *a)
+{
+	struct quic_failed *f = quic_failed_slot(n, a, false);
+
+	return f && f->until > node_now(n);
+}
+
+void
+node_note_quic_ok(struct vx6_node *n, const struct vx6_addr *a)
+{
+	struct quic_failed *f = quic_failed_slot(n, a, false);
+
+	if (f)
+		f->until = 0;
+}
+
+void
+node_note_quic_failed(struct vx6_node *n, const struct vx6_addr *a)
+{
+	struct quic_failed *f = quic_failed_slot(n, a, true);
+
+	f->until = node_now(n) + VX6_QUIC_RETRY_AFTER;
+}
+
+/* The address to dial among a record's (or a person's) addresses, with
+ * the TCP address to fall back to when the first is QUIC under "auto".
+ * False when none is usable under the policy. */
+bool
+node_pick_dial(struct vx6_node *n, const struct vx6_addr *addrs, size_t count, struct vx6_addr *primary,
+    struct vx6_addr *fallback, bool *has_fallback)
+{
+	struct vx6_addr tcp, quic;
+	bool have_tcp = false, have_quic = false;
+
+	*has_fallback = false;
+	for (size_t i = 0; i < count; i++) {
+		struct vx6_addr c[2];
+		size_t m = node_concrete_addrs(n, &addrs[i], c);
+		for (size_t k = 0; k < m; k++) {
+			if (c[k].transport == VX6_TRANSPORT_TCP && !have_tcp) {
+				tcp = c[k];
+				have_tcp = true;
+			} else if (c[k].transport == VX6_TRANSPORT_QUIC && !have_quic) {
+				quic = c[k];
+				have_quic = true;
+			}
+		}
+	}
+	have_quic &= n->cfg.transport != VX6_POLICY_TCP;
+	have_tcp &= n->cfg.transport != VX6_POLICY_QUIC;
+	if (have_quic && have_tcp && node_quic_failed(n, &quic))
+		have_quic = false;   /* QUIC failed there lately: TCP straight away */
+	if (have_quic) {
+		*primary = quic;
+		if (have_tcp) {
+			*fallback = tcp;
+			*has_fallback = true;
+		}
+		return true;
+	}
+	if (have_tcp)
+		*primary = tcp;
+	return have_tcp;
+}
+
+bool
+node_circuit_addr(const struct vx6_node *n, const struct vx6_addr *addrs, size_t count, struct vx6_addr *out)
+{
+	uint8_t want = n->cfg.transport == VX6_POLICY_QUIC ? VX6_TRANSPORT_QUIC : VX6_TRANSPORT_TCP;
+
+	for (size_t i = 0; i < count; i++) {
+		struct vx6_addr c[2];
+		size_t m = addrs[i].transport == VX6_TRANSPORT_AUTO ? 2 : 1;
+		c[0] = c[1] = addrs[i];
+		if (m == 2) {
+			c[0].transport = VX6_TRANSPORT_TCP;
+			c[1].transport = VX6_TRANSPORT_QUIC;
+		}
+		for (size_t k = 0; k < m; k++)
+			if (c[k].transport == want) {
+				*out = c[k];
+				return true;
+			}
+	}
+	return false;
 }

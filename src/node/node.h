@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "crypto/identity.h"
 #include "io/io.h"
@@ -62,6 +63,7 @@ struct vx6_node_limits {
 	uint32_t republish_s;           /* owners re-sign and store their records */
 	uint32_t replicate_s;           /* holders re-store values nobody refreshed */
 	uint32_t record_lifetime_s;     /* validity of the records we sign */
+	uint32_t quic_reprobe_s;        /* transport auto: QUIC re-tried this often after a fallback */
 };
 
 /* A client-side preference for how to reach a named service ([routes]):
@@ -71,8 +73,31 @@ struct vx6_route {
 	uint8_t relay_hops;               /* 0: direct session */
 };
 
+/* Which transport carries node-to-node sessions to and from addresses
+ * written without a scheme (docs/PROTOCOL.md §15.10). */
+enum vx6_transport_policy {
+	VX6_POLICY_AUTO = 0,   /* listen on both; dial QUIC, fall back to TCP */
+	VX6_POLICY_TCP = 1,
+	VX6_POLICY_QUIC = 2,
+};
+
+static inline const char *
+vx6_transport_policy_name(enum vx6_transport_policy p)
+{
+	return p == VX6_POLICY_TCP ? "tcp" : p == VX6_POLICY_QUIC ? "quic" : "auto";
+}
+
+/* -1 if not one of auto, tcp, quic. */
+static inline int
+vx6_transport_policy_parse(const char *s)
+{
+	return strcmp(s, "auto") == 0 ? VX6_POLICY_AUTO : strcmp(s, "tcp") == 0 ? VX6_POLICY_TCP :
+	    strcmp(s, "quic") == 0 ? VX6_POLICY_QUIC : -1;
+}
+
 struct vx6_node_config {
 	char name[VX6_NAME_BUF];
+	enum vx6_transport_policy transport;
 	struct vx6_addr listen[VX6_NODE_MAX_LISTEN];
 	size_t n_listen;
 	struct vx6_addr advertise[VX6_NODE_MAX_LISTEN];
@@ -152,6 +177,8 @@ void vx6_node_wrote(struct vx6_node *n, uint64_t id, size_t bytes, int status);
 void vx6_node_closed(struct vx6_node *n, uint64_t id);
 /* The timer set with set_timer fired. */
 void vx6_node_timer(struct vx6_node *n);
+/* Datagrams arrived on UDP socket id (count <= VX6_UDP_BATCH; borrowed). */
+void vx6_node_datagrams(struct vx6_node *n, uint64_t id, const struct vx6_dgram *d, size_t count);
 /* The host's addresses may have changed (netlink): re-check now. */
 void vx6_node_addresses_changed(struct vx6_node *n);
 

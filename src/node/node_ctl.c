@@ -56,7 +56,9 @@ session_json(struct vx6_node *n, const struct link *l, uint64_t now)
 	vx6_ts_info(l->session, &info);
 	json_object_set_new(o, "remote", json_string(l->remote_text));
 	json_object_set_new(o, "direction", json_string(l->outbound ? "out" : "in"));
-	json_object_set_new(o, "transport", json_string("tcp"));
+	json_object_set_new(o, "transport", json_string(vx6_ts_name(l->session)));
+	if (l->fell_back)
+		json_object_set_new(o, "transport_note", json_string("QUIC did not answer: fell back to TCP"));
 	json_object_set_new(o, "state", json_string(l->over ? "closing" :
 	    l->established ? "established" : "handshake"));
 	if (info.established) {
@@ -64,8 +66,13 @@ session_json(struct vx6_node *n, const struct link *l, uint64_t now)
 		vx6_node_id_to_hex(info.peer_node_id, nid);
 		json_object_set_new(o, "peer_key", json_string(key));
 		json_object_set_new(o, "peer_node_id", json_string(nid));
-		json_object_set_new(o, "pattern", json_string(info.pattern == VX6_NOISE_IK ? "IK" : "XX"));
-		json_object_set_new(o, "aead", json_string(vx6_aead_name(info.aead)));
+		if (vx6_ts_kind(l->session) == VX6_TRANSPORT_QUIC) {
+			json_object_set_new(o, "pattern", json_string("TLS1.3"));   /* QUIC: no Noise pattern */
+			json_object_set_new(o, "aead", json_string("tls"));
+		} else {
+			json_object_set_new(o, "pattern", json_string(info.pattern == VX6_NOISE_IK ? "IK" : "XX"));
+			json_object_set_new(o, "aead", json_string(vx6_aead_name(info.aead)));
+		}
 		json_object_set_new(o, "version", json_integer(info.version));
 	}
 	json_object_set_new(o, "rtt_ms", info.rtt_ns ? json_real((double)info.rtt_ns / 1e6) : json_null());
@@ -96,7 +103,7 @@ node_status_json(struct vx6_node *n)
 	json_object_set_new(o, "uptime_s", json_real((double)(now - n->started_at) / 1e9));
 	arr = json_array();
 	for (size_t i = 0; i < n->n_bound; i++) {
-		vx6_addr_format(&n->bound[i], text, sizeof(text), false);
+		vx6_addr_format(&n->bound[i], text, sizeof(text), true);
 		json_array_append_new(arr, json_string(text));
 	}
 	json_object_set_new(o, "listen", arr);
@@ -215,14 +222,9 @@ handle_connect_open(struct vx6_node *n, struct ctl_client *c, const struct vx6_c
 		    "without --addr, name the service as NODE.SERVICE (named mode)"));
 		return;
 	}
-	if (addr && vx6_addr_parse(&peer, addr, false) != 0) {
+	if (addr && vx6_addr_parse_policy(&peer, addr, false) != 0) {
 		snprintf(err, sizeof(err), "\"%.64s\" is not an address; write [IPv6]:PORT or IPv4:PORT", addr);
 		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "invalid", err));
-		return;
-	}
-	if (addr && peer.transport != VX6_TRANSPORT_TCP) {
-		ctl_send(n, c->conn_id, vx6_ctl_reply_error(req->id, "unsupported",
-		    "QUIC is not supported by this node yet; use tcp:// or a bare address"));
 		return;
 	}
 	if (vx6_addr_parse(&local, listen, true) != 0) {

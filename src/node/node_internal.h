@@ -20,6 +20,7 @@
 #include "core/session.h"
 #include "lib/idmap.h"
 #include "registry/registry.h"
+#include "transport/quic.h"
 #include "transport/tsession.h"
 #include "lib/log.h"
 #include "node/node.h"
@@ -31,9 +32,11 @@ enum conn_kind {
 	CONN_PEER,              /* a peer session's transport */
 	CONN_APP,               /* a local application socket of a pump */
 	CONN_CTL,               /* a control client */
+	CONN_UDP,               /* a UDP socket carrying QUIC links */
 };
 
 struct link;
+struct udp_sock;
 struct pump;
 struct forward;
 struct ctl_client;
@@ -47,6 +50,7 @@ struct conn {
 		struct pump *pump;
 		struct forward *fwd;
 		struct ctl_client *ctl;
+		struct udp_sock *udp;
 		void *ptr;
 	} u;
 };
@@ -99,7 +103,29 @@ struct link {
 	uint64_t rpc_refilled;
 	struct vx6_idmap hops;       /* stream id -> struct hop * (circuit hop streams) */
 	struct vx6_idmap circs;      /* stream id -> struct circuit * (our circuits' first hop) */
+	/* QUIC links: the UDP socket they use (NULL for TCP), and a link whose
+	 * connection is over and flushed waits here to be freed. */
+	struct udp_sock *udp;
+	struct vx6_addr quic_local;  /* server links: the address the client wrote to */
+	bool quic_done;
+	/* Transport "auto": a QUIC dial that falls back to TCP at `fallback`
+	 * when it gets no answer (link_fallback_tcp). */
+	bool has_fallback, fallback_pending, fell_back;
+	struct vx6_addr fallback;
+	bool retire;                 /* close once no stream uses it (streams moved on) */
 	struct link *next;
+};
+
+/* A UDP socket and the QUIC endpoint on it (qlink.c). Listeners are bound
+ * to quic:// listen addresses; a client socket is opened on demand when
+ * the node dials QUIC without listening on that family. */
+struct udp_sock {
+	struct vx6_node *node;
+	uint64_t id;                 /* conn id (CONN_UDP) */
+	struct vx6_addr bound;
+	bool listener;
+	struct vx6_quic_ep *ep;
+	struct udp_sock *next;
 };
 
 /* A stream inside a circuit (both ends keep one per circuit stream). */
@@ -125,6 +151,7 @@ struct hop {
 	bool waiting_link;           /* EXTEND received; the session to next is not up yet */
 	bool holds_slot;             /* counted in n_relay_circuits until destroyed */
 	bool tampered;               /* this node found a bad cell on it */
+	bool truncated_sent;         /* TRUNCATED went back: the prev stream ends with FIN */
 	uint8_t next_msg1[VX6_HOP_MSG_LEN];
 	uint8_t next_key[VX6_KEY_LEN];
 	bool dead;
@@ -246,8 +273,10 @@ struct forward {
 	uint64_t listener_id;
 	struct vx6_addr listen;
 	char listen_text[VX6_ADDR_STRLEN];
-	struct vx6_addr peer;
+	struct vx6_addr peer;        /* the one address circuits end at */
 	char peer_text[VX6_ADDR_STRLEN];
+	struct vx6_addr peer_addrs[VX6_RECORD_MAX_ADDRS];   /* what sessions dial (policy) */
+	size_t n_peer_addrs;
 	char service[VX6_FRAME_MAX_SERVICE + 1];   /* what the OPEN frame names */
 	unsigned relay_hops;         /* 0: a direct session; N: a circuit through N relays */
 	struct circuit *circ;        /* relay mode: the circuit in use */
@@ -265,6 +294,10 @@ struct forward {
 	struct pump *waiting;        /* connections waiting for the session */
 	bool closing;
 	uint64_t conns_total, conns_active, refused, failed_sessions;
+	/* Transport auto: a QUIC session being tried while f->link is a TCP
+	 * fallback; when it comes up, new streams go to it. */
+	struct link *probe;
+	uint64_t reprobe_at;
 	uint64_t bytes_up, bytes_down;
 	uint64_t created_at;
 	char last_error[512];
@@ -325,9 +358,21 @@ struct vx6_node {
 	struct link *links;
 	struct forward *forwards;
 	struct pin *pins;
-	struct vx6_addr bound[VX6_NODE_MAX_LISTEN];
-	uint64_t listener_ids[VX6_NODE_MAX_LISTEN];
+	struct udp_sock *udp_socks;      /* QUIC (qlink.c) */
+	struct vx6_idmap quic_links;     /* (uintptr_t)struct vx6_quic * -> struct link * */
+	uint8_t *dgram_buf;              /* VX6_UDP_BATCH datagrams being sent */
+	uint64_t quic_dropped_sends;     /* datagrams the socket buffer refused */
+	/* Sockets we listen on: an AUTO listen address opens two (TCP, QUIC). */
+	struct vx6_addr bound[2 * VX6_NODE_MAX_LISTEN];
+	uint64_t listener_ids[2 * VX6_NODE_MAX_LISTEN];
 	size_t n_bound;
+	/* Transport policy "auto": hosts (address and port) where QUIC failed
+	 * and TCP worked, so dials go straight to TCP until `until` (ns). */
+	struct quic_failed {
+		struct vx6_addr addr;
+		uint64_t until;
+	} quic_failed[32];
+	uint64_t quic_fallbacks;         /* dials that fell back to TCP */
 
 	uint32_t n_links, n_handshaking_in, n_ctl, n_forwards, n_app;
 	uint64_t started_at;
@@ -371,6 +416,20 @@ struct vx6_node {
 
 /* node.c */
 uint64_t node_now(struct vx6_node *n);
+/* Transport policy "auto": how long a dial waits for QUIC before TCP, and
+ * how long a host where QUIC failed is dialed over TCP directly. */
+#define VX6_QUIC_FALLBACK_AFTER (1500ULL * 1000000ULL)
+#define VX6_QUIC_RETRY_AFTER (600ULL * 1000000000ULL)
+/* What an address means under the policy: AUTO gives TCP and QUIC (auto)
+ * or the one transport; others are returned as they are. */
+size_t node_concrete_addrs(const struct vx6_node *n, const struct vx6_addr *a, struct vx6_addr out[2]);
+bool node_pick_dial(struct vx6_node *n, const struct vx6_addr *addrs, size_t count, struct vx6_addr *primary,
+    struct vx6_addr *fallback, bool *has_fallback);
+bool node_quic_failed(struct vx6_node *n, const struct vx6_addr *a);
+/* The address a circuit extends to: QUIC under transport = quic, else TCP. */
+bool node_circuit_addr(const struct vx6_node *n, const struct vx6_addr *addrs, size_t count, struct vx6_addr *out);
+void node_note_quic_failed(struct vx6_node *n, const struct vx6_addr *a);
+void node_note_quic_ok(struct vx6_node *n, const struct vx6_addr *a);
 uint64_t node_new_id(struct vx6_node *n);
 struct conn *node_conn_add(struct vx6_node *n, uint64_t id, enum conn_kind kind, void *ptr);
 struct conn *node_conn_get(struct vx6_node *n, uint64_t id);
@@ -382,8 +441,18 @@ void node_pin_set(struct vx6_node *n, const char *addr, const uint8_t key[VX6_KE
 const struct vx6_service_def *node_service_find(struct vx6_node *n, const char *name);
 
 /* link.c */
+/* Dials the node at `to` (an AUTO address follows the transport policy).
+ * NULL when no session can be started (limit, no usable address). */
 struct link *link_dial(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key,
     bool diagnose);
+/* The same, choosing among a record's addresses (node_pick_dial). */
+struct link *link_dial_addrs(struct vx6_node *n, const struct vx6_addr *addrs, size_t count,
+    const uint8_t *expected_key, bool diagnose);
+void link_fallback_tcp(struct link *l);
+/* A QUIC session to `to` without fallback (forward re-probes). */
+struct link *link_probe_quic(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key);
+/* Closes retired links nothing uses any more. */
+void link_retire_idle(struct vx6_node *n);
 struct link *link_accept(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote);
 void link_flush(struct link *l);
 void link_on_read(struct link *l, struct vx6_chunk *c, int status, const char *detail);
@@ -392,6 +461,23 @@ void link_on_closed(struct link *l);
 void link_close(struct link *l, const char *reason);
 /* Frees the link and its session (no callbacks); the caller unlinks it. */
 void link_free(struct link *l);
+struct link *link_new(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote, bool outbound);
+/* Puts a new link on the node's list (and counts it). */
+void link_attach(struct link *l);
+/* Removes a link from the node's list and frees it. */
+void link_detach_free(struct link *l);
+
+/* qlink.c: QUIC links over UDP sockets. */
+int qlink_listen(struct vx6_node *n, const struct vx6_addr *a, struct vx6_addr *bound);
+/* hs_timeout: ns for the handshake, 0 = the configured one. */
+struct link *qlink_dial(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key,
+    uint64_t hs_timeout);
+void qlink_flush(struct link *l);
+void qlink_gc(struct vx6_node *n);
+void qlink_udp_closed(struct udp_sock *u);
+/* This node's address changed: client QUIC links move to a current one. */
+void qlink_migrate(struct link *l, const struct vx6_addr *local);
+void qlink_free_all(struct vx6_node *n);
 uint64_t link_expiry(const struct link *l);
 void link_timer(struct link *l, uint64_t now);
 void link_count_failure(struct vx6_node *n, const struct link *l, int err);
@@ -427,6 +513,10 @@ int forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t
 void forward_on_accept(struct forward *f, uint64_t app_id);
 void forward_link_established(struct forward *f, struct link *l);
 void forward_link_over(struct forward *f, struct link *l);
+void forward_probe_up(struct forward *f, struct link *l);
+void forward_probe_over(struct forward *f, struct link *l);
+uint64_t forward_expiry(struct vx6_node *n);
+void forward_timer(struct vx6_node *n, uint64_t now);
 void forward_close(struct forward *f, const char *why);
 void forward_on_listener_closed(struct forward *f);
 void forward_pump_gone(struct forward *f, struct pump *p);

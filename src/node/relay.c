@@ -695,6 +695,7 @@ send_truncated(struct hop *h, uint8_t why, const char *text)
 	payload[0] = why;
 	memcpy(payload + 1, text, tlen);
 	send_back(h, VX6_CELL_TRUNCATED, 0, payload, 1 + tlen);
+	h->truncated_sent = true;
 }
 
 void
@@ -778,7 +779,12 @@ hop_destroy(struct hop *h, const char *why)
 		n->n_relay_circuits--;
 	}
 	if (h->prev && !h->prev->over) {
-		vx6_ts_reset(h->prev->session, h->prev_sid, VX6_RESET_SESSION_LOST, why);
+		/* After a TRUNCATED, end the stream with FIN: a reset may overtake
+		 * the cell (QUIC sends resets outside the stream), a FIN never does. */
+		if (h->truncated_sent)
+			vx6_ts_fin(h->prev->session, h->prev_sid);
+		else
+			vx6_ts_reset(h->prev->session, h->prev_sid, VX6_RESET_SESSION_LOST, why);
 		vx6_idmap_del(&h->prev->hops, h->prev_sid);
 	}
 	while ((cs = vx6_idmap_next(&h->streams, &pos, NULL)) != NULL) {

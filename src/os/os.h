@@ -2,7 +2,8 @@
  * os — every operating-system specific call VX6 makes outside libuv, in one
  * place (POSIX here; a Windows port replaces os_posix.c): files with modes
  * and atomic replacement, the home-directory lock, the control-socket client
- * used by the CLI, peer credentials, and the stderr log sink.
+ * used by the CLI, peer credentials, the stderr log sink, and the UDP
+ * datagram sockets QUIC runs on (os_udp.c).
  */
 #ifndef VX6_OS_OS_H
 #define VX6_OS_OS_H
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/addr.h"
 #include "lib/log.h"
 
 /* Reads a whole file (at most max bytes) into a NUL-terminated malloc'd
@@ -84,5 +86,106 @@ void vx6_os_tune_allocator(void);
 
 /* Wall-clock seconds since the epoch. */
 int64_t vx6_os_wall_time(void);
+
+/* --- UDP ---------------------------------------------------------------------
+ * Datagram sockets for QUIC (os_udp.c): batched receive and send with the
+ * per-datagram local address (pktinfo) and ECN bits, which libuv's UDP API
+ * does not give. Linux uses recvmmsg/sendmmsg and UDP GSO (UDP_SEGMENT);
+ * elsewhere a recvmsg/sendmsg loop does the same work one datagram at a time.
+ * A socket is not thread-safe: one caller at a time (the event loop).
+ *
+ * Addresses: every address reported (bound, local, remote) carries
+ * transport VX6_TRANSPORT_QUIC; transport is ignored on send. A socket bound
+ * to the IPv6 unspecified address [::] is dual-stack (IPV6_V6ONLY off): IPv4
+ * peers are reported as family 4 (never as ::ffff:a.b.c.d), and family-4
+ * addresses given to send are mapped back. Any other IPv6 bind is v6-only.
+ * A datagram's local address is its destination address as received
+ * (pktinfo) with the socket's port; send uses a specified local address as
+ * the source (family 0 or the unspecified address: the kernel chooses).
+ *
+ * Don't-fragment: IP_MTU_DISCOVER / IPV6_MTU_DISCOVER = PMTUDISC_PROBE on
+ * Linux (DF set, no local fragmentation, the kernel's path-MTU cache is
+ * ignored: QUIC finds the path MTU itself, RFC 9000 section 14); elsewhere
+ * IP_DONTFRAG / IPV6_DONTFRAG where defined. A datagram larger than the
+ * outgoing interface's MTU is refused (VX6_ERR_TOO_LARGE), never fragmented.
+ */
+#define VX6_OS_UDP_BATCH 64               /* datagrams per recv / send call, at most */
+#define VX6_OS_UDP_MAX_PAYLOAD 65507      /* largest payload sent on both families */
+#define VX6_OS_UDP_BUFSIZE (4 * 1024 * 1024)   /* requested SO_RCVBUF / SO_SNDBUF */
+#define VX6_OS_UDP_GSO_MAX_BYTES 65000    /* payload bytes in one GSO send, at most */
+
+/* One datagram (the same fields as io/io.h's struct vx6_dgram, which this
+ * layer may not include). data is borrowed. */
+struct vx6_os_dgram {
+	struct vx6_addr local;
+	struct vx6_addr remote;
+	const uint8_t *data;
+	size_t len;
+	uint8_t ecn;               /* the IP ECN bits (0 not-ECT, 1 ECT(1), 2 ECT(0), 3 CE) */
+};
+
+/* What a socket got from the kernel, and its counters. */
+struct vx6_os_udp_info {
+	int rcvbuf, sndbuf;        /* as getsockopt reports them (Linux: twice the
+	                            * bytes requested, the kernel's bookkeeping share) */
+	bool buf_forced;           /* SO_RCVBUFFORCE/SO_SNDBUFFORCE were permitted */
+	bool dual_stack;           /* [::] that also carries IPv4 */
+	bool gso;                  /* UDP_SEGMENT in use (turns off after EIO, or an
+	                            * EINVAL that a plain send then did not repeat) */
+	bool mmsg;                 /* recvmmsg/sendmmsg in use */
+	uint64_t rx_truncated;     /* dropped on receive: larger than the caller's slot */
+	uint64_t tx_full;          /* not sent: the socket buffer was full (EAGAIN/ENOBUFS) */
+	uint64_t tx_gso_fallbacks; /* GSO sends the kernel refused and that were resent plainly */
+};
+
+struct vx6_os_udp;
+
+/* Opens a UDP socket bound to a (port 0 picks one): non-blocking,
+ * close-on-exec, buffers of VX6_OS_UDP_BUFSIZE (SO_*BUFFORCE first, then
+ * SO_*BUF, which the kernel caps at net.core.[rw]mem_max), pktinfo and TOS /
+ * traffic class delivered with each datagram, don't-fragment as above, GSO
+ * detected. Returns the socket (caller frees with vx6_os_udp_close()), or
+ * NULL with *err set: VX6_ERR_INVAL (family not 4 or 6), VX6_ERR_EXISTS
+ * (address in use), VX6_ERR_UNREACHABLE (not a local address), VX6_ERR_PERM,
+ * VX6_ERR_NOMEM, VX6_ERR_IO. */
+struct vx6_os_udp *vx6_os_udp_open(const struct vx6_addr *a, int *err);
+/* Closes the descriptor and frees s (NULL is a no-op). The caller must have
+ * stopped polling the descriptor first. */
+void vx6_os_udp_close(struct vx6_os_udp *s);
+/* The descriptor, to poll for readability (owned by s: never close it). */
+int vx6_os_udp_fd(const struct vx6_os_udp *s);
+/* The bound address (the real port; [::] or 0.0.0.0 stays unspecified). */
+void vx6_os_udp_bound(const struct vx6_os_udp *s, struct vx6_addr *out);
+void vx6_os_udp_info(const struct vx6_os_udp *s, struct vx6_os_udp_info *out);
+/* For tests: stops using GSO and/or recvmmsg/sendmmsg on s (never turns
+ * them on), to exercise the portable paths on Linux. */
+void vx6_os_udp_disable(struct vx6_os_udp *s, bool gso, bool mmsg);
+
+/* Receives up to max (<= VX6_OS_UDP_BATCH) waiting datagrams without
+ * blocking: datagram i of the batch is read into buf + i * slot (buf is
+ * borrowed and holds max * slot bytes), and out[] gets one entry per datagram
+ * kept, in arrival order, with data pointing into buf (valid until the next
+ * call with buf). A datagram longer than slot is dropped (rx_truncated),
+ * never delivered cut. Allocates nothing. *more is set when the call filled
+ * all max places (more may be waiting). Returns the number of entries
+ * written to out (0: none waiting), or VX6_ERR_IO for a socket error when
+ * nothing was received (it is consumed: the next call goes on). */
+int vx6_os_udp_recv(struct vx6_os_udp *s, uint8_t *buf, size_t slot, struct vx6_os_dgram *out,
+    size_t max, bool *more);
+/* Sends count (<= VX6_OS_UDP_BATCH) datagrams, in order. Consecutive
+ * datagrams to the same remote from the same local with the same ECN and
+ * equal lengths (the last may be shorter) leave in one GSO send where the
+ * kernel has UDP_SEGMENT; the sends go out in one sendmmsg where there is
+ * one. Allocates nothing; data is borrowed for the call.
+ * Returns k >= 0: d[0..k) were accepted by the kernel and d[k..count) were
+ * not sent. A full socket buffer (EAGAIN/ENOBUFS) ends the batch without an
+ * error (counted in tx_full). Any other failure of d[k] ends it too and is
+ * returned as a negative vx6_err when k == 0 (as sendmmsg does, an error
+ * after some datagrams went out gives their count; it comes back when d[k] is
+ * sent again): VX6_ERR_INVAL (a family the socket cannot send to, a source
+ * address that is not local, count too large), VX6_ERR_TOO_LARGE (longer
+ * than VX6_OS_UDP_MAX_PAYLOAD or the interface MTU), VX6_ERR_UNREACHABLE
+ * (no route), VX6_ERR_PERM (a firewall refused it), VX6_ERR_IO. */
+int vx6_os_udp_send(struct vx6_os_udp *s, const struct vx6_os_dgram *d, size_t count);
 
 #endif

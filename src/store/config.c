@@ -86,6 +86,7 @@ static const struct limit_key limit_keys[] = {
 	L32(republish_s, 1, 86400),
 	L32(replicate_s, 1, 86400),
 	L32(record_lifetime_s, 2, 7 * 86400),
+	L32(quic_reprobe_s, 1, 86400),
 };
 
 static int
@@ -94,7 +95,7 @@ add_addr(struct parse_ctx *c, struct vx6_addr *arr, size_t *n, size_t max, const
 {
 	if (*n >= max)
 		return bad(c, "too many '%s' entries%s", key, "");
-	if (vx6_addr_parse(&arr[*n], value, strcmp(key, "listen") == 0) != 0)
+	if (vx6_addr_parse_policy(&arr[*n], value, strcmp(key, "listen") == 0) != 0)
 		return bad(c, "'%s' is not an address like [::1]:4242 or 127.0.0.1:4242 (key %s)", value, key);
 	(*n)++;
 	return 1;
@@ -156,6 +157,13 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			return add_addr(c, cfg->listen, &cfg->n_listen, VX6_NODE_MAX_LISTEN, name, value);
 		if (strcmp(name, "advertise") == 0)
 			return add_addr(c, cfg->advertise, &cfg->n_advertise, VX6_NODE_MAX_LISTEN, name, value);
+		if (strcmp(name, "transport") == 0) {
+			int t = vx6_transport_policy_parse(value);
+			if (t < 0)
+				return bad(c, "transport '%s' is not one of auto, tcp, quic%s", value, "");
+			cfg->transport = (enum vx6_transport_policy)t;
+			return 1;
+		}
 		if (strcmp(name, "log_level") == 0) {
 			int lvl = vx6_log_level_parse(value);
 			if (lvl < 0)
@@ -430,7 +438,7 @@ vx6_peers_parse(const char *text, struct vx6_node_config *cfg, char *err, size_t
 			}
 			memcpy(buf, line, n);
 			buf[n] = '\0';
-			if (vx6_addr_parse(&a, buf, false) != 0) {
+			if (vx6_addr_parse_policy(&a, buf, false) != 0) {
 				snprintf(err, errlen, "peers line %d: '%s' is not an address", lineno, buf);
 				return VX6_ERR_MALFORMED;
 			}
@@ -536,15 +544,18 @@ vx6_config_render(const struct vx6_node_config *cfg)
 	    cfg->name);
 	add(&t, "# Where peers reach this node (repeat the key for several addresses).\n");
 	for (size_t i = 0; i < cfg->n_listen; i++) {
-		vx6_addr_format(&cfg->listen[i], a, sizeof(a), cfg->listen[i].transport != VX6_TRANSPORT_TCP);
+		vx6_addr_format(&cfg->listen[i], a, sizeof(a), true);
 		add(&t, "listen = %s\n", a);
 	}
+	add(&t, "# Node-to-node transport for addresses written without tcp:// or quic://:\n"
+	    "# auto listens on TCP and QUIC (UDP) on the same port and dials QUIC first,\n"
+	    "# falling back to TCP; tcp or quic use only that one.\ntransport = %s\n",
+	    vx6_transport_policy_name(cfg->transport));
 	add(&t, "# Addresses published to other nodes, when they differ from listen.\n");
 	if (cfg->n_advertise == 0)
 		add(&t, "# advertise = [2001:db8::10]:4242\n");
 	for (size_t i = 0; i < cfg->n_advertise; i++) {
-		vx6_addr_format(&cfg->advertise[i], a, sizeof(a),
-		    cfg->advertise[i].transport != VX6_TRANSPORT_TCP);
+		vx6_addr_format(&cfg->advertise[i], a, sizeof(a), true);
 		add(&t, "advertise = %s\n", a);
 	}
 	add(&t, "# error | warn | info | debug\nlog_level = %s\n", vx6_log_level_name(cfg->log_level));
@@ -557,7 +568,7 @@ vx6_config_render(const struct vx6_node_config *cfg)
 	if (cfg->n_peers == 0)
 		add(&t, "# peer = [2001:db8::20]:4242\n");
 	for (size_t i = 0; i < cfg->n_peers; i++) {
-		vx6_addr_format(&cfg->peers[i], a, sizeof(a), cfg->peers[i].transport != VX6_TRANSPORT_TCP);
+		vx6_addr_format(&cfg->peers[i], a, sizeof(a), true);
 		add(&t, "peer = %s\n", a);
 	}
 	add(&t, "\n[relay]\n# Relay circuits for other nodes (multi-hop paths). A relay only forwards\n"
@@ -595,6 +606,8 @@ vx6_config_render(const struct vx6_node_config *cfg)
 	    "# re-store values nobody refreshed every replicate_s; records live record_lifetime_s.\n");
 	add(&t, "# republish_s = %u\n# replicate_s = %u\n# record_lifetime_s = %u\n",
 	    d.limits.republish_s, d.limits.replicate_s, d.limits.record_lifetime_s);
+	add(&t, "# With transport auto: after a fallback to TCP, QUIC is tried again every quic_reprobe_s.\n"
+	    "# quic_reprobe_s = %u\n", d.limits.quic_reprobe_s);
 	return text_done(&t);
 }
 

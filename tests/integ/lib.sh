@@ -30,6 +30,14 @@ VX6_TESTS_DIR=${VX6_TESTS_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 VX6_BIN=${VX6_BIN:-$VX6_TESTS_DIR/../build/vx6}
 VX6_TIMEOUT_SCALE=${VX6_TIMEOUT_SCALE:-1}
 PY=${PYTHON:-python3}
+# VX6_TEST_TRANSPORT=tcp|quic|auto: the transport policy of every node the
+# test creates (`init --transport`); CTest runs each test under tcp and quic.
+VX6_TEST_TRANSPORT=${VX6_TEST_TRANSPORT:-tcp}
+case $VX6_TEST_TRANSPORT in
+tcp | quic | auto) ;;
+*) echo "FAIL $TEST_NAME: VX6_TEST_TRANSPORT must be tcp, quic or auto" >&2; exit 1 ;;
+esac
+TRANSPORT_ARGS=(--transport "$VX6_TEST_TRANSPORT")
 INTEG_DIR=$VX6_TESTS_DIR/integ
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -254,9 +262,9 @@ output_is() {
 
 # ---------------------------------------------------------------- ports
 
-# port_in_use PORT: anything listening on PORT (any address, TCP)?
+# port_in_use PORT: anything listening on PORT (any address, TCP or UDP)?
 port_in_use() {
-	[ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
+	[ -n "$(ss -Htuln "sport = :$1" 2>/dev/null)" ]
 }
 
 # free_port: prints a TCP port that is free on 127.0.0.1 and [::1], chosen
@@ -275,10 +283,11 @@ free_port() {
 import socket, sys
 p = int(sys.argv[1])
 for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, p))
-    s.close()
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):   # nodes may listen on both
+        s = socket.socket(fam, kind)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, p))
+        s.close()
 EOF
 		then
 			echo "$p" >>"$T/.ports"
@@ -322,7 +331,7 @@ init_node() {
 	[ -n "$port" ] || port=$(free_port)
 	NODE_PORT[$n]=$port
 	NODE_LOG[$n]=$T/$n.log
-	vx "$n" init --name "$n" --listen "[::1]:$port" >"$T/$n.init.out" 2>&1 ||
+	vx "$n" init --name "$n" --listen "[::1]:$port" "${TRANSPORT_ARGS[@]}" >"$T/$n.init.out" 2>&1 ||
 		{ cat "$T/$n.init.out" >&2; fail "vx6 init of node $n failed"; }
 }
 
@@ -575,7 +584,7 @@ init_named() {
 	done
 	NODE_PORT[$n]=$port
 	NODE_LOG[$n]=$T/$n.log
-	vx "$n" init --name "${NODE_LABEL[$n]:-$n}" --listen "[::1]:$port" "${args[@]}" \
+	vx "$n" init --name "${NODE_LABEL[$n]:-$n}" --listen "[::1]:$port" "${TRANSPORT_ARGS[@]}" "${args[@]}" \
 		>"$T/$n.init.out" 2>"$T/$n.init.cli.err" ||
 		{ cat "$T/$n.init.out" "$T/$n.init.cli.err" >&2; fail "vx6 init of node $n failed"; }
 	set_limit "$n" republish_s "$NAMED_REPUBLISH_S"

@@ -32,13 +32,18 @@ boot_retrying() {
 wait_until 30 "b's bootstrap status showing at least 3 attempts with a backoff" boot_retrying
 say "b: $(nj b .bootstrap)"
 node_joined b && fail "b claims to have joined while its only peer is down"
-grep -q "session to \[::1\]:${NODE_PORT[a]} ended: connection lost during the handshake (connection refused)" "${NODE_LOG[b]}" ||
-	fail "b's log does not show the refused dials to a"
+# TCP: the kernel refuses each dial at once, and the log says so. QUIC gets
+# no answer at all (UDP): its dials are still waiting for the handshake
+# timeout here, so only the retry status above shows them.
+if [ "$VX6_TEST_TRANSPORT" = tcp ]; then
+	grep -q "session to \[::1\]:${NODE_PORT[a]} ended: connection lost during the handshake (connection refused)" "${NODE_LOG[b]}" ||
+		fail "b's log does not show the refused dials to a"
+fi
 t0=$(now_ms)
 run_node a
 wait_joined b 70
 say "b joined $(( ($(now_ms) - t0) / 1000 ))s after a started: $(nj b .bootstrap)"
-[[ $(nj b .bootstrap) == *"joined via [::1]:${NODE_PORT[a]}"* ]] || fail "b's bootstrap status names another peer: $(nj b .bootstrap)"
+[[ $(nj b .bootstrap) == *"joined via "*"[::1]:${NODE_PORT[a]}"* ]] || fail "b's bootstrap status names another peer: $(nj b .bootstrap)"
 wait_joined a 10
 [[ $(nj a .bootstrap) == *"it connected to us"* ]] || fail "a's bootstrap status does not say b connected to it: $(nj a .bootstrap)"
 wait_until 10 "b's record in a's registry" output_is 2 nj a .registry.nodes

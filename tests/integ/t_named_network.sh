@@ -88,7 +88,7 @@ say "alice.web held by: $(holders alice.web "${NODES[@]}")"
 resolve_to "$C" alice.web "$T/r1.json" || fail "resolve alice.web on C failed: $(cat "$T/r1.json.err")"
 [ "$(jq -r .source "$T/r1.json")" = dht ] || fail "first resolve on C: source '$(jq -r .source "$T/r1.json")', want dht"
 [ "$(jq -r .owner_key "$T/r1.json")" = "$KA" ] || fail "first resolve on C: owner_key $(jq -r .owner_key "$T/r1.json"), want alice's $KA"
-jq -e --arg a "tcp://[::1]:${NODE_PORT[alice]}" '.addresses | index($a) != null' "$T/r1.json" >/dev/null ||
+jq -e --arg a "$VX6_TEST_TRANSPORT://[::1]:${NODE_PORT[alice]}" '.addresses | index($a) != null' "$T/r1.json" >/dev/null ||
 	fail "first resolve on C: addresses $(jq -c .addresses "$T/r1.json") lack alice's [::1]:${NODE_PORT[alice]}"
 [ "$(jq -r .holders "$T/r1.json")" -ge 1 ] || fail "first resolve on C: no holder confirmed the record"
 [ "$(jq -r '.conflicts | length' "$T/r1.json")" = 0 ] || fail "first resolve on C reports conflicts: $(jq -c .conflicts "$T/r1.json")"

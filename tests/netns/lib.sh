@@ -113,7 +113,7 @@ ns_init_node() {
 	for p in "$@"; do args+=(--peer "$p"); done
 	NODE_PORT[$n]=$NS_PORT
 	NODE_LOG[$n]=$T/$n.log
-	vx "$n" init --name "$n" --listen "[::]:$NS_PORT" "${args[@]}" --no-probe \
+	vx "$n" init --name "$n" --listen "[::]:$NS_PORT" "${TRANSPORT_ARGS[@]}" "${args[@]}" --no-probe \
 		>"$T/$n.init.out" 2>"$T/$n.init.cli.err" ||
 		{ cat "$T/$n.init.out" "$T/$n.init.cli.err" >&2; fail "vx6 init of node $n failed"; }
 	set_limit "$n" republish_s "$NAMED_REPUBLISH_S"

@@ -75,8 +75,8 @@ K1=$(node_key h1)
 wait_until 30 "h5 resolving h1.web" resolves h5 h1.web
 resolve_to h5 h1.web "$T/r1.json" || fail "resolve h1.web on h5 failed"
 [ "$(jq -r .owner_key "$T/r1.json")" = "$K1" ] || fail "h5 resolved h1.web to another key"
-jq -e --arg a "tcp://[$(addr 1)]:$NS_PORT" '.addresses == [$a]' "$T/r1.json" >/dev/null ||
-	fail "h5 resolved h1.web to $(jq -c .addresses "$T/r1.json"), want [tcp://[$(addr 1)]:$NS_PORT]"
+jq -e --arg a "$VX6_TEST_TRANSPORT://[$(addr 1)]:$NS_PORT" '.addresses == [$a]' "$T/r1.json" >/dev/null ||
+	fail "h5 resolved h1.web to $(jq -c .addresses "$T/r1.json"), want [$VX6_TEST_TRANSPORT://[$(addr 1)]:$NS_PORT]"
 LP=$(connect_named h5 h1.web)
 ns_fetch h5 "$LP" file "$T/got/1" --max-time "$(scaled 60)" || fail "fetch of h1.web from h5 failed (curl rc=$?)"
 same_sha "$T/www/file" "$T/got/1" "8 MiB of h1.web fetched by h5"
@@ -95,7 +95,7 @@ grep -q "this node's addresses changed (now 1, first \[$(addr 101)\]:$NS_PORT)" 
 	fail "h1's log does not show the address change to $(addr 101): $(grep 'addresses changed' "${NODE_LOG[h1]}" | tail -n 2)"
 new_addr_resolved() {
 	resolve_to h5 h1.web "$T/r2.json" --fresh &&
-		jq -e --arg a "tcp://[$(addr 101)]:$NS_PORT" '.addresses == [$a]' "$T/r2.json" >/dev/null
+		jq -e --arg a "$VX6_TEST_TRANSPORT://[$(addr 101)]:$NS_PORT" '.addresses == [$a]' "$T/r2.json" >/dev/null
 }
 h1_view() { sj h1 '{sessions: (.sessions | length), dht_contacts: .named.dht.contacts, rpc_timeouts: .named.dht.rpc_timeouts, record_seq: .named.record_seq}' | jq -c .; }
 deadline=$(deadline_after "$(scaled 30)")

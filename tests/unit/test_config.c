@@ -151,6 +151,37 @@ test_render_keeps_transport(void **state)
 	assert_true(same);
 }
 
+/* [node] transport: the policy, and bare listen/peer addresses kept bare
+ * (AUTO: the policy decides) through render -> parse; a wrong value is
+ * refused with the choices. */
+static void
+test_transport_policy(void **state)
+{
+	char *text;
+
+	(void)state;
+	parse_ok("[node]\nname = x\ntransport = quic\nlisten = [::]:1\nlisten = tcp://[::]:2\n"
+		 "[peers]\npeer = [::1]:3\n", &got);
+	assert_int_equal(got.transport, VX6_POLICY_QUIC);
+	assert_int_equal(got.listen[0].transport, VX6_TRANSPORT_AUTO);
+	assert_int_equal(got.listen[1].transport, VX6_TRANSPORT_TCP);
+	assert_int_equal(got.peers[0].transport, VX6_TRANSPORT_AUTO);
+	want = got;
+	text = vx6_config_render(&want);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "transport = quic\n"));
+	assert_non_null(strstr(text, "listen = [::]:1\n"));
+	assert_non_null(strstr(text, "listen = tcp://[::]:2\n"));
+	parse_ok(text, &got);
+	assert_memory_equal(&got, &want, sizeof(want));
+	free(text);
+	parse_ok("[node]\nname = x\n", &got);
+	assert_int_equal(got.transport, VX6_POLICY_AUTO);   /* the default */
+	vx6_node_config_defaults(&got);
+	assert_int_not_equal(vx6_config_parse("[node]\nname = x\ntransport = udp\n", &got, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "auto, tcp, quic"));
+}
+
 /* Keys that are absent leave every default untouched. */
 static void
 test_defaults_untouched(void **state)
@@ -193,6 +224,7 @@ static const struct limit limits[] = {
 	LIM(republish_s, 1, 86400),
 	LIM(replicate_s, 1, 86400),
 	LIM(record_lifetime_s, 2, 7 * 86400),
+	LIM(quic_reprobe_s, 1, 86400),
 };
 #define NLIMITS (sizeof(limits) / sizeof(limits[0]))
 
@@ -619,6 +651,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_parse_round_trip),
 		cmocka_unit_test(test_render_keeps_transport),
+		cmocka_unit_test(test_transport_policy),
 		cmocka_unit_test(test_defaults_untouched),
 		cmocka_unit_test(test_limits_range_checked),
 		cmocka_unit_test(test_rendered_limits_uncommented),

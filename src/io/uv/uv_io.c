@@ -11,6 +11,14 @@
 /* Pending writes get this long to drain on a graceful close. */
 #define CLOSE_LINGER_MS 10000
 #define MAX_IOV 64
+/* UDP receive: one slot per datagram of a batch. Datagrams longer than a
+ * slot are dropped (QUIC packets stay near 1200-1500 bytes; GRO is off, so
+ * the kernel never merges them). At most UDP_MAX_ROUNDS batches are read per
+ * readiness callback, so one busy socket cannot starve the loop. */
+#define UDP_SLOT 2048
+#define UDP_MAX_ROUNDS 16
+
+_Static_assert(VX6_UDP_BATCH <= VX6_OS_UDP_BATCH, "a node batch must fit an OS batch");
 
 /* A write that finished inside op_write (uv_try_write): reported to the node
  * from the check handle, never from inside the operation. */
@@ -42,6 +50,7 @@ struct uvconn {
 		uv_stream_t stream;
 		uv_tcp_t tcp;
 		uv_pipe_t pipe;
+		uv_poll_t poll;        /* VX6_SOCK_UDP: the raw socket, polled */
 	} h;
 	uv_connect_t creq;
 	uv_shutdown_t sreq;
@@ -52,6 +61,8 @@ struct uvconn {
 	int handles_open;              /* stream + linger timer */
 	bool connecting, reading, closing, close_when_drained, shutdown_sent;
 	bool registered;               /* known to the node: report vx6_node_closed */
+	struct vx6_os_udp *udp;        /* VX6_SOCK_UDP: the socket, closed in handle_closed */
+	uint8_t *udp_buf;              /* VX6_SOCK_UDP: VX6_UDP_BATCH slots of UDP_SLOT bytes */
 };
 
 struct wreq {
@@ -149,6 +160,8 @@ handle_closed(uv_handle_t *h)
 		return;
 	free(c->linger);
 	vx6_chunk_free(c->rbuf);
+	vx6_os_udp_close(c->udp);   /* after the poll handle closed, never while polled */
+	free(c->udp_buf);
 	if (c->registered) {
 		vx6_idmap_del(&u->conns, c->id);
 		if (u->node)
@@ -169,7 +182,7 @@ do_close(struct uvconn *c, bool reset)
 		return;
 	if (c->linger && !uv_is_closing((uv_handle_t *)c->linger))
 		uv_close((uv_handle_t *)c->linger, handle_closed);
-	if (reset && !c->is_pipe && !c->listener && !c->connecting)
+	if (reset && !c->is_pipe && !c->listener && !c->connecting && c->kind != VX6_SOCK_UDP)
 		rc = uv_tcp_close_reset(&c->h.tcp, handle_closed);
 	if (rc != 0)
 		uv_close(&c->h.handle, handle_closed);
@@ -485,7 +498,7 @@ op_write(void *io, uint64_t id, struct vx6_chunkq *q)
 	struct wreq *w;
 	int rc;
 
-	if (c == NULL || c->closing || c->listener || c->connecting)
+	if (c == NULL || c->closing || c->listener || c->connecting || c->kind == VX6_SOCK_UDP)
 		return VX6_ERR_STATE;
 	if (try_write_all(c, q))
 		return 0;
@@ -519,7 +532,7 @@ op_read(void *io, uint64_t id, bool on)
 {
 	struct uvconn *c = conn_get(U(io), id);
 
-	if (c == NULL || c->closing || c->listener || on == c->reading)
+	if (c == NULL || c->closing || c->listener || on == c->reading || c->kind == VX6_SOCK_UDP)
 		return;
 	if (on) {
 		if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
@@ -542,7 +555,8 @@ op_shutdown(void *io, uint64_t id)
 {
 	struct uvconn *c = conn_get(U(io), id);
 
-	if (c == NULL || c->closing || c->listener || c->shutdown_sent || c->connecting)
+	if (c == NULL || c->closing || c->listener || c->shutdown_sent || c->connecting ||
+	    c->kind == VX6_SOCK_UDP)
 		return;
 	c->shutdown_sent = true;
 	c->sreq.data = c;
@@ -629,12 +643,110 @@ op_conn_local_addr(void *io, uint64_t id, struct vx6_addr *out)
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 
+	if (c != NULL && c->kind == VX6_SOCK_UDP) {
+		vx6_os_udp_bound(c->udp, out);
+		return 0;
+	}
 	if (c == NULL || c->is_pipe || c->listener)
 		return VX6_ERR_INVAL;
 	if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0)
 		return VX6_ERR_IO;
 	from_sockaddr(&ss, out);
 	return out->family ? 0 : VX6_ERR_INVAL;
+}
+
+/* --- UDP (QUIC) --- */
+
+static void
+on_udp_readable(uv_poll_t *p, int status, int events)
+{
+	struct uvconn *c = p->data;
+	struct vx6_os_dgram od[VX6_UDP_BATCH];
+	struct vx6_dgram d[VX6_UDP_BATCH];
+	bool more = true;
+
+	if (status < 0 || !(events & UV_READABLE))
+		return;   /* a poll error: the next readiness (or close) decides */
+	for (int round = 0; round < UDP_MAX_ROUNDS && more && !c->closing; round++) {
+		int n = vx6_os_udp_recv(c->udp, c->udp_buf, UDP_SLOT, od, VX6_UDP_BATCH, &more);
+
+		if (n < 0)
+			break;   /* a socket error, consumed; nothing to tell the node */
+		if (n == 0 || c->u->node == NULL)
+			continue;   /* all dropped (truncated), or shutting down: drain */
+		for (int i = 0; i < n; i++) {
+			d[i].local = od[i].local;
+			d[i].remote = od[i].remote;
+			d[i].data = od[i].data;
+			d[i].len = od[i].len;
+			d[i].ecn = od[i].ecn;
+		}
+		/* The node may send or close(id) from here: c stays valid until
+		 * its close callback, and closing ends the loop. */
+		vx6_node_datagrams(c->u->node, c->id, d, (size_t)n);
+	}
+}
+
+static int
+op_udp_open(void *io, uint64_t id, const struct vx6_addr *a, struct vx6_addr *bound)
+{
+	struct vx6_uv *u = U(io);
+	struct uvconn *c = conn_new(u, id, VX6_SOCK_UDP);
+	int rc, err = VX6_ERR_NOMEM;
+
+	if (c == NULL)
+		return VX6_ERR_NOMEM;
+	c->udp_buf = malloc((size_t)VX6_UDP_BATCH * UDP_SLOT);
+	if (c->udp_buf != NULL)
+		c->udp = vx6_os_udp_open(a, &err);
+	if (c->udp == NULL) {
+		free(c->udp_buf);
+		free(c);
+		return err;
+	}
+	rc = uv_poll_init_socket(u->loop, &c->h.poll, vx6_os_udp_fd(c->udp));
+	if (rc) {
+		/* The handle was not initialised: nothing to close in the loop. */
+		vx6_os_udp_close(c->udp);
+		free(c->udp_buf);
+		free(c);
+		return vx6_uv_err(rc);
+	}
+	c->h.handle.data = c;
+	c->handles_open = 1;
+	rc = uv_poll_start(&c->h.poll, UV_READABLE, on_udp_readable);
+	if (rc == 0 && vx6_idmap_put(&u->conns, id, c) != 0)
+		rc = UV_ENOMEM;
+	if (rc) {
+		uv_close(&c->h.handle, handle_closed);   /* not registered: no node callback */
+		return vx6_uv_err(rc);
+	}
+	c->registered = true;
+	if (bound)
+		vx6_os_udp_bound(c->udp, bound);
+	return 0;
+}
+
+static int
+op_udp_send(void *io, uint64_t id, const struct vx6_dgram *d, size_t count)
+{
+	struct uvconn *c = conn_get(U(io), id);
+	struct vx6_os_dgram od[VX6_UDP_BATCH];
+
+	if (c == NULL || c->closing || c->kind != VX6_SOCK_UDP)
+		return VX6_ERR_STATE;
+	if (count > VX6_UDP_BATCH)
+		return VX6_ERR_INVAL;
+	for (size_t i = 0; i < count; i++) {
+		od[i].local = d[i].local;
+		od[i].remote = d[i].remote;
+		od[i].data = d[i].data;
+		od[i].len = d[i].len;
+		od[i].ecn = d[i].ecn;
+	}
+	/* Sent now, never queued: what a full buffer refuses is lost, and
+	 * QUIC's loss recovery resends it. */
+	return vx6_os_udp_send(c->udp, od, count);
 }
 
 static const struct vx6_io_ops uv_ops = {
@@ -650,6 +762,8 @@ static const struct vx6_io_ops uv_ops = {
 	.shutdown = op_shutdown,
 	.close = op_close,
 	.write_queue = op_write_queue,
+	.udp_open = op_udp_open,
+	.udp_send = op_udp_send,
 };
 
 const struct vx6_io_ops *
