@@ -36,6 +36,7 @@ bench:
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
 	@bench/relay.sh
+	@bench/quic.sh
 
 fuzz-build:
 	@scripts/deps.sh test

@@ -101,7 +101,14 @@ ns_addr_del() { ip -n "$(ns_name "$1")" addr del "$2" dev eth0 || fail "cannot d
 
 # ns_reach NAME ADDR PORT: a TCP connect from NAME to [ADDR]:PORT succeeds
 # within 2 s (no ping here: iputils is not a test dependency).
-ns_reach() { nsx "$1" timeout 2 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; }
+# (QUIC nodes have no TCP port: their hosts are probed with ping.)
+ns_reach() {
+	if [ "${VX6_TEST_TRANSPORT:-tcp}" = tcp ]; then
+		nsx "$1" timeout 2 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null
+	else
+		nsx "$1" ping -6 -c 1 -W 2 "$2" >/dev/null 2>&1
+	fi
+}
 
 # ns_init_node NAME [PEER_ADDR...]: home $T/NAME for a node listening on
 # '[::]:4242' (its record lists the namespace's addresses), with the short

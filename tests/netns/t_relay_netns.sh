@@ -188,15 +188,15 @@ check_circuit() {
 }
 # alice's sessions, one compact line each: {ip, key, streams, total, out}
 alice_sessions() {
-	sj alice '.sessions[] | {ip: (.remote | capture("^\\[(?<ip>[0-9a-f:.]+)\\]").ip), key: .peer_key, streams, total: .streams_total, out: .bytes_out} | tojson'
+	sj alice '.sessions[] | {ip: (.remote | capture("^(?:[a-z]+://)?\\[(?<ip>[0-9a-f:.]+)\\]").ip), key: .peer_key, streams, total: .streams_total, out: .bytes_out} | tojson'
 }
 # sent_to HOST: bytes alice sent on her sessions with HOST (its address AND key).
 sent_to() {
-	sj alice "[.sessions[] | select((.remote | startswith(\"[${IP[$1]}]:\")) and .peer_key == \"${KEY[$1]}\") | .bytes_out] | add // 0"
+	sj alice "[.sessions[] | select((.remote | sub(\"^[a-z]+://\"; \"\") | startswith(\"[${IP[$1]}]:\")) and .peer_key == \"${KEY[$1]}\") | .bytes_out] | add // 0"
 }
 # from_c: streams ever carried by alice's sessions with c's address or key.
 from_c() {
-	sj alice "[.sessions[] | select((.remote | startswith(\"[${IP[c]}]:\")) or .peer_key == \"${KEY[c]}\") | .streams_total] | add // 0"
+	sj alice "[.sessions[] | select((.remote | sub(\"^[a-z]+://\"; \"\") | startswith(\"[${IP[c]}]:\")) or .peer_key == \"${KEY[c]}\") | .streams_total] | add // 0"
 }
 
 # ---- 1. --relay 1, 2, 3: 16 MiB each, well-formed paths, alice's view
@@ -206,13 +206,13 @@ for k in 1 2 3; do
 	C=$(circuit_of "$k") || fail "c does not have exactly one circuit of $k relay(s): $(sj c '[.circuits[] | .hops | length]' | jq -c .)"
 	check_circuit "$C" "$k" "${RELAYS[*]}"
 	LAST_OF[$k]=$(relays_of "$C" | awk '{ print $NF }')
-	l0=$(sent_to "${LAST_OF[$k]}") c0=$(sj alice "[.sessions[] | select(.remote | startswith(\"[${IP[c]}]:\")) | .bytes_out] | add // 0")
+	l0=$(sent_to "${LAST_OF[$k]}") c0=$(sj alice "[.sessions[] | select(.remote | sub(\"^[a-z]+://\"; \"\") | startswith(\"[${IP[c]}]:\")) | .bytes_out] | add // 0")
 	t0=$(now_ms)
 	ns_fetch c "${PORT_OF[$k]}" big "$T/got/big$k" --max-time "$(scaled 60)" ||
 		fail "16 MiB through --relay $k: curl failed (rc=$?, $(file_size "$T/got/big$k") bytes)"
 	ms=$(( $(now_ms) - t0 ))
 	same_sha "$T/www/big" "$T/got/big$k" "16 MiB through --relay $k ($(relays_of "$C"))"
-	l1=$(sent_to "${LAST_OF[$k]}") c1=$(sj alice "[.sessions[] | select(.remote | startswith(\"[${IP[c]}]:\")) | .bytes_out] | add // 0")
+	l1=$(sent_to "${LAST_OF[$k]}") c1=$(sj alice "[.sessions[] | select(.remote | sub(\"^[a-z]+://\"; \"\") | startswith(\"[${IP[c]}]:\")) | .bytes_out] | add // 0")
 	[ $((l1 - l0)) -ge $((16 * MIB)) ] ||
 		fail "alice sent only $((l1 - l0)) bytes to ${LAST_OF[$k]} (${IP[${LAST_OF[$k]}]}), the last relay of the --relay $k circuit, during a 16 MiB download through it"
 	[ $((c1 - c0)) -lt $((256 * 1024)) ] ||
@@ -228,7 +228,7 @@ for k in 1 2 3; do
 	l=${LAST_OF[$k]}
 	want=0
 	for j in 1 2 3; do [ "${LAST_OF[$j]}" = "$l" ] && want=$((want + 1)); done
-	got=$(sj alice "[.sessions[] | select((.remote | startswith(\"[${IP[$l]}]:\")) and .peer_key == \"${KEY[$l]}\") | .streams] | add // 0")
+	got=$(sj alice "[.sessions[] | select((.remote | sub(\"^[a-z]+://\"; \"\") | startswith(\"[${IP[$l]}]:\")) and .peer_key == \"${KEY[$l]}\") | .streams] | add // 0")
 	[ "$got" = "$want" ] || fail "alice's sessions from $l (${IP[$l]}) carry $got stream(s), want $want (hop streams of c's circuits ending at $l): $(alice_sessions | jq -sc .)"
 done
 [ "$(sj alice .streams)" = 3 ] || fail "alice has $(sj alice .streams) streams, want 3 (one hop stream per circuit): $(alice_sessions | jq -sc .)"

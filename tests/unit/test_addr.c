@@ -84,6 +84,31 @@ test_accepted_forms(void **state)
 }
 
 /* Port 0 is accepted only when the caller allows it. */
+/* A bare address parsed for listening or dialing is AUTO (the node's
+ * transport policy decides); a scheme always wins; AUTO prints bare. */
+static void
+test_policy_forms(void **state)
+{
+	struct vx6_addr a;
+	char out[VX6_ADDR_STRLEN];
+
+	(void)state;
+	assert_int_equal(vx6_addr_parse_policy(&a, "[::1]:4242", false), 0);
+	assert_int_equal(a.transport, VX6_TRANSPORT_AUTO);
+	vx6_addr_format(&a, out, sizeof(out), true);
+	assert_string_equal(out, "[::1]:4242");
+	assert_int_equal(vx6_addr_parse_policy(&a, "tcp://[::1]:4242", false), 0);
+	assert_int_equal(a.transport, VX6_TRANSPORT_TCP);
+	assert_int_equal(vx6_addr_parse_policy(&a, "quic://127.0.0.1:1", false), 0);
+	assert_int_equal(a.transport, VX6_TRANSPORT_QUIC);
+	assert_int_equal(vx6_addr_parse_policy(&a, "[::]:0", true), 0);
+	assert_int_not_equal(vx6_addr_parse_policy(&a, "[::]:0", false), 0);
+	assert_int_not_equal(vx6_addr_parse_policy(&a, "udp://[::1]:1", false), 0);
+	/* the plain parser keeps "bare means TCP" (records, targets) */
+	assert_int_equal(vx6_addr_parse(&a, "[::1]:4242", false), 0);
+	assert_int_equal(a.transport, VX6_TRANSPORT_TCP);
+}
+
 static void
 test_port_zero(void **state)
 {
@@ -331,6 +356,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accepted_forms),
 		cmocka_unit_test(test_port_zero),
+		cmocka_unit_test(test_policy_forms),
 		cmocka_unit_test(test_rejected_forms),
 		cmocka_unit_test(test_longest_forms),
 		cmocka_unit_test(test_format_canonical),

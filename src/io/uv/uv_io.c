@@ -224,7 +224,10 @@ op_set_timer(void *io, uint64_t when)
 		uv_timer_stop(&u->timer);
 		return;
 	}
-	ms = when > now ? (when - now + VX6_NS_PER_MS - 1) / VX6_NS_PER_MS : 0;
+	/* Rounded down: a wake-up due in under a millisecond (QUIC pacing)
+	 * runs on the next loop turn instead of a whole tick late; a timer
+	 * that fires early finds nothing due and is simply re-armed. */
+	ms = when > now ? (when - now) / VX6_NS_PER_MS : 0;
 	uv_timer_start(&u->timer, timer_fired, ms, 0);
 }
 
