@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <ctype.h>
 #include <stddef.h>
 #include <ini.h>
 #include <stdio.h>
@@ -313,7 +314,7 @@ run_parse(const char *text, ini_handler handler, struct parse_ctx *c, const char
 		char *eol = strchr(p, '\n'), *q = p;
 		size_t n = eol ? (size_t)(eol - p) : strlen(p);
 		lineno++;
-		while (q < p + n && (*q == ' ' || *q == '\t'))
+		while (q < p + n && isspace((unsigned char)*q))   /* as inih skips it */
 			q++;
 		if (q < p + n && (*q == '#' || *q == ';')) {
 			memset(p, ' ', n);   /* a comment, however long, is nothing */
