@@ -109,7 +109,7 @@ int64_t vx6_os_wall_time(void);
  * IP_DONTFRAG / IPV6_DONTFRAG where defined. A datagram larger than the
  * outgoing interface's MTU is refused (VX6_ERR_TOO_LARGE), never fragmented.
  */
-#define VX6_OS_UDP_BATCH 64               /* datagrams per recv / send call, at most */
+#define VX6_OS_UDP_BATCH 128              /* datagrams per recv / send call, at most */
 #define VX6_OS_UDP_MAX_PAYLOAD 65507      /* largest payload sent on both families */
 #define VX6_OS_UDP_BUFSIZE (4 * 1024 * 1024)   /* requested SO_RCVBUF / SO_SNDBUF */
 #define VX6_OS_UDP_GSO_MAX_BYTES 65000    /* payload bytes in one GSO send, at most */
@@ -133,6 +133,7 @@ struct vx6_os_udp_info {
 	bool gso;                  /* UDP_SEGMENT in use (turns off after EIO, or an
 	                            * EINVAL that a plain send then did not repeat) */
 	bool mmsg;                 /* recvmmsg/sendmmsg in use */
+	bool gro;                  /* UDP_GRO in use (Linux >= 5.0) */
 	uint64_t rx_truncated;     /* dropped on receive: larger than the caller's slot */
 	uint64_t tx_full;          /* not sent: the socket buffer was full (EAGAIN/ENOBUFS) */
 	uint64_t tx_gso_fallbacks; /* GSO sends the kernel refused and that were resent plainly */
@@ -166,10 +167,14 @@ void vx6_os_udp_disable(struct vx6_os_udp *s, bool gso, bool mmsg);
  * borrowed and holds max * slot bytes), and out[] gets one entry per datagram
  * kept, in arrival order, with data pointing into buf (valid until the next
  * call with buf). A datagram longer than slot is dropped (rx_truncated),
- * never delivered cut. Allocates nothing. *more is set when the call filled
- * all max places (more may be waiting). Returns the number of entries
- * written to out (0: none waiting), or VX6_ERR_IO for a socket error when
- * nothing was received (it is consumed: the next call goes on). */
+ * never delivered cut. With UDP GRO (Linux >= 5.0) the kernel returns runs
+ * of same-size datagrams of one flow as one buffer: they are received into
+ * the socket's own buffer (up to 64 runs of up to 64 KiB; buf is then unused) and
+ * split back into one entry each; what does not fit out[] is handed out by
+ * the next call (with *more set), never dropped. Allocates nothing. *more is
+ * set when more may be waiting. Returns the number of entries written to out
+ * (0: none waiting), or VX6_ERR_IO for a socket error when nothing was
+ * received (it is consumed: the next call goes on). */
 int vx6_os_udp_recv(struct vx6_os_udp *s, uint8_t *buf, size_t slot, struct vx6_os_dgram *out,
     size_t max, bool *more);
 /* Sends count (<= VX6_OS_UDP_BATCH) datagrams, in order. Consecutive

@@ -30,7 +30,18 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103   /* linux/udp.h, Linux 4.18 */
 #endif
+#define VX6_UDP_GRO 1
+#ifndef UDP_GRO
+#define UDP_GRO 104       /* linux/udp.h, Linux 5.0 */
 #endif
+#endif
+
+/* With GRO, one receive may hold this many bytes of same-size datagrams,
+ * and (as a GSO send has at most 64 segments; ours too) this many of them. */
+#define GRO_MSG 65536
+/* Messages per receive with GRO: each gets GRO_MSG bytes of the socket's
+ * buffer (4 MiB of address space; only what arrives is ever touched). */
+#define GRO_NMSG 64
 
 /* Room for the control messages of one datagram: IPV6_PKTINFO (20),
  * IPV6_TCLASS (int), IP_PKTINFO (12), IP_TOS (1) on receive; a pktinfo, a
@@ -63,8 +74,10 @@ struct vx6_os_udp {
 	int fd;
 	int family;                 /* AF_INET or AF_INET6 */
 	bool dual;                  /* AF_INET6 with IPV6_V6ONLY off */
-	bool gso, mmsg;
+	bool gso, mmsg, gro;
 	struct vx6_addr bound;
+	uint8_t *grobuf;            /* GRO_NMSG x GRO_MSG, when gro */
+	size_t rx_got, rx_i, rx_off; /* received messages not yet handed out */
 	struct vx6_os_udp_info info;
 
 	/* receive scratch */
@@ -374,8 +387,23 @@ vx6_os_udp_open(const struct vx6_addr *a, int *err)
 		s->gso = getsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &v, &vl) == 0;
 	}
 #endif
+#ifdef VX6_UDP_GRO
+	{
+		/* The kernel hands over runs of same-size datagrams of one flow
+		 * as one buffer (split in vx6_os_udp_recv): one receive instead
+		 * of dozens when the sender used GSO. Before 5.0: ENOPROTOOPT. */
+		int on = 1;
+		s->grobuf = malloc((size_t)GRO_NMSG * GRO_MSG);
+		s->gro = s->grobuf && setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof(on)) == 0;
+		if (!s->gro) {
+			free(s->grobuf);
+			s->grobuf = NULL;
+		}
+	}
+#endif
 	s->info.dual_stack = s->dual;
 	s->info.gso = s->gso;
+	s->info.gro = s->gro;
 	s->info.mmsg = s->mmsg;
 	return s;
 
@@ -392,6 +420,7 @@ vx6_os_udp_close(struct vx6_os_udp *s)
 	if (s == NULL)
 		return;
 	close(s->fd);
+	free(s->grobuf);
 	free(s);
 }
 
@@ -479,21 +508,118 @@ parse_cmsgs(const struct vx6_os_udp *s, struct msghdr *mh, struct vx6_os_dgram *
 	}
 }
 
+/* The UDP_GRO segment size of a received message, 0 when it has none. */
+static size_t
+gro_segment(struct msghdr *mh)
+{
+#ifdef VX6_UDP_GRO
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int g;
+			memcpy(&g, CMSG_DATA(cm), sizeof(g));
+			return g > 0 ? (size_t)g : 0;
+		}
+	}
+#else
+	(void)mh;
+#endif
+	return 0;
+}
+
+/* Fills o from message i's address and control data; false if it has no
+ * usable source address. */
+static bool
+msg_meta(struct vx6_os_udp *s, size_t i, struct vx6_os_dgram *o)
+{
+	struct msghdr *mh = &s->rmsg[i].msg_hdr;
+
+	memset(o, 0, sizeof(*o));
+	if (!addr_from_sa(&s->rname[i], mh->msg_namelen, &o->remote))
+		return false;   /* no source address: nothing to answer */
+	o->local = s->bound;
+	parse_cmsgs(s, mh, o);
+	return true;
+}
+
+/* Hands out datagrams of the received messages, from where the last call
+ * stopped (s->rx_i, s->rx_off), until out[] is full. */
+static size_t
+deliver(struct vx6_os_udp *s, uint8_t *base, size_t msg_len, size_t slot, struct vx6_os_dgram *out,
+    size_t max)
+{
+	size_t n = 0;
+
+	while (s->rx_i < s->rx_got && n < max) {
+		size_t i = s->rx_i;
+		struct msghdr *mh = &s->rmsg[i].msg_hdr;
+		size_t len = s->rmsg[i].msg_len, seg = gro_segment(mh);
+		struct vx6_os_dgram meta;
+
+		if ((mh->msg_flags & MSG_TRUNC) || !msg_meta(s, i, &meta)) {
+			s->info.rx_truncated += (mh->msg_flags & MSG_TRUNC) != 0;
+			s->rx_i++;
+			s->rx_off = 0;
+			continue;
+		}
+		if (len == 0) {   /* an empty datagram is a datagram too */
+			out[n] = meta;
+			out[n].data = base + i * msg_len;
+			out[n++].len = 0;
+			s->rx_i++;
+			continue;
+		}
+		if (seg == 0 || seg >= len)
+			seg = len;
+		/* A GRO run is split back into its datagrams (the last may be
+		 * shorter); each must fit the caller's slot like any datagram. */
+		while (s->rx_off < len && n < max) {
+			size_t l = len - s->rx_off < seg ? len - s->rx_off : seg;
+			if (l <= slot) {
+				out[n] = meta;
+				out[n].data = base + i * msg_len + s->rx_off;
+				out[n].len = l;
+				n++;
+			} else {
+				s->info.rx_truncated++;
+			}
+			s->rx_off += seg;
+		}
+		if (s->rx_off >= len) {
+			s->rx_i++;
+			s->rx_off = 0;
+		}
+	}
+	return n;
+}
+
 int
 vx6_os_udp_recv(struct vx6_os_udp *s, uint8_t *buf, size_t slot, struct vx6_os_dgram *out,
     size_t max, bool *more)
 {
-	size_t got = 0, n = 0;
+	size_t nmsg, msg_len, n;
+	uint8_t *base;
 
 	*more = false;
 	if (max > BATCH)
 		max = BATCH;
 	if (max == 0 || slot == 0)
 		return 0;
-	for (size_t i = 0; i < max; i++) {
+	/* With GRO a message is a run of up to 64 KiB, received into the
+	 * socket's own buffer (a caller's small slot would truncate it). */
+	base = s->gro ? s->grobuf : buf;
+	msg_len = s->gro ? GRO_MSG : slot;
+	if (s->rx_i < s->rx_got) {
+		/* Datagrams of the last receive that did not fit out[]. */
+		n = deliver(s, base, msg_len, slot, out, max);
+		*more = s->rx_i < s->rx_got || n == max;
+		return (int)n;
+	}
+	nmsg = s->gro && GRO_NMSG < max ? GRO_NMSG : max;
+	for (size_t i = 0; i < nmsg; i++) {
 		struct msghdr *mh = &s->rmsg[i].msg_hdr;
-		s->riov[i].iov_base = buf + i * slot;
-		s->riov[i].iov_len = slot;
+		s->riov[i].iov_base = base + i * msg_len;
+		s->riov[i].iov_len = msg_len;
 		mh->msg_name = &s->rname[i];
 		mh->msg_namelen = sizeof(s->rname[i]);
 		mh->msg_iov = &s->riov[i];
@@ -502,49 +628,34 @@ vx6_os_udp_recv(struct vx6_os_udp *s, uint8_t *buf, size_t slot, struct vx6_os_d
 		mh->msg_controllen = sizeof(s->rctrl[i].buf);
 		mh->msg_flags = 0;
 	}
+	s->rx_got = s->rx_i = s->rx_off = 0;
 #ifdef VX6_UDP_MMSG
 	if (s->mmsg) {
 		int r;
 		do
-			r = recvmmsg(s->fd, s->rmsg, (unsigned int)max, MSG_DONTWAIT, NULL);
+			r = recvmmsg(s->fd, s->rmsg, (unsigned int)nmsg, MSG_DONTWAIT, NULL);
 		while (r < 0 && errno == EINTR);
 		if (r < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : VX6_ERR_IO;
-		got = (size_t)r;
+		s->rx_got = (size_t)r;
 	} else
 #endif
 	{
-		while (got < max) {
-			ssize_t r = recvmsg(s->fd, &s->rmsg[got].msg_hdr, MSG_DONTWAIT);
+		while (s->rx_got < nmsg) {
+			ssize_t r = recvmsg(s->fd, &s->rmsg[s->rx_got].msg_hdr, MSG_DONTWAIT);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0) {
-				if ((errno == EAGAIN || errno == EWOULDBLOCK) || got > 0)
+				if ((errno == EAGAIN || errno == EWOULDBLOCK) || s->rx_got > 0)
 					break;   /* a later call reports a pending error */
 				return VX6_ERR_IO;
 			}
-			s->rmsg[got].msg_len = (unsigned int)r;
-			got++;
+			s->rmsg[s->rx_got].msg_len = (unsigned int)r;
+			s->rx_got++;
 		}
 	}
-	*more = got == max;
-	for (size_t i = 0; i < got; i++) {
-		struct msghdr *mh = &s->rmsg[i].msg_hdr;
-		struct vx6_os_dgram *o = &out[n];
-
-		if (mh->msg_flags & MSG_TRUNC) {
-			s->info.rx_truncated++;
-			continue;
-		}
-		memset(o, 0, sizeof(*o));
-		if (!addr_from_sa(&s->rname[i], mh->msg_namelen, &o->remote))
-			continue;   /* no source address: nothing to answer */
-		o->local = s->bound;
-		parse_cmsgs(s, mh, o);
-		o->data = buf + i * slot;
-		o->len = s->rmsg[i].msg_len;
-		n++;
-	}
+	n = deliver(s, base, msg_len, slot, out, max);
+	*more = s->rx_i < s->rx_got || s->rx_got == nmsg;
 	return (int)n;
 }
 

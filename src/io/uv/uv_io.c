@@ -62,7 +62,7 @@ struct uvconn {
 	bool connecting, reading, closing, close_when_drained, shutdown_sent;
 	bool registered;               /* known to the node: report vx6_node_closed */
 	struct vx6_os_udp *udp;        /* VX6_SOCK_UDP: the socket, closed in handle_closed */
-	uint8_t *udp_buf;              /* VX6_SOCK_UDP: VX6_UDP_BATCH slots of UDP_SLOT bytes */
+	uint8_t *udp_buf;              /* VX6_SOCK_UDP: VX6_OS_UDP_BATCH slots of UDP_SLOT bytes */
 };
 
 struct wreq {
@@ -664,14 +664,14 @@ static void
 on_udp_readable(uv_poll_t *p, int status, int events)
 {
 	struct uvconn *c = p->data;
-	struct vx6_os_dgram od[VX6_UDP_BATCH];
-	struct vx6_dgram d[VX6_UDP_BATCH];
+	struct vx6_os_dgram od[VX6_OS_UDP_BATCH];
+	struct vx6_dgram d[VX6_OS_UDP_BATCH];
 	bool more = true;
 
 	if (status < 0 || !(events & UV_READABLE))
 		return;   /* a poll error: the next readiness (or close) decides */
 	for (int round = 0; round < UDP_MAX_ROUNDS && more && !c->closing; round++) {
-		int n = vx6_os_udp_recv(c->udp, c->udp_buf, UDP_SLOT, od, VX6_UDP_BATCH, &more);
+		int n = vx6_os_udp_recv(c->udp, c->udp_buf, UDP_SLOT, od, VX6_OS_UDP_BATCH, &more);
 
 		if (n < 0)
 			break;   /* a socket error, consumed; nothing to tell the node */
@@ -686,7 +686,9 @@ on_udp_readable(uv_poll_t *p, int status, int events)
 		}
 		/* The node may send or close(id) from here: c stays valid until
 		 * its close callback, and closing ends the loop. */
-		vx6_node_datagrams(c->u->node, c->id, d, (size_t)n);
+		for (int off = 0; off < n && !c->closing && c->u->node; off += VX6_UDP_BATCH)
+			vx6_node_datagrams(c->u->node, c->id, d + off,
+			    (size_t)(n - off < VX6_UDP_BATCH ? n - off : VX6_UDP_BATCH));
 	}
 }
 
@@ -699,7 +701,7 @@ op_udp_open(void *io, uint64_t id, const struct vx6_addr *a, struct vx6_addr *bo
 
 	if (c == NULL)
 		return VX6_ERR_NOMEM;
-	c->udp_buf = malloc((size_t)VX6_UDP_BATCH * UDP_SLOT);
+	c->udp_buf = malloc((size_t)VX6_OS_UDP_BATCH * UDP_SLOT);   /* 256 KiB: room for GRO runs */
 	if (c->udp_buf != NULL)
 		c->udp = vx6_os_udp_open(a, &err);
 	if (c->udp == NULL) {
