@@ -7,7 +7,7 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all build asan test unit demo bench fuzz fuzz-build deps clean check-layers
+.PHONY: all build asan test unit demo bench bench-sim fuzz fuzz-build deps clean check-layers
 
 all: build
 
@@ -37,6 +37,11 @@ bench:
 	@bench/run.sh
 	@bench/relay.sh
 	@bench/quic.sh
+	@bench/named.sh
+
+# The 10,000-node DHT simulation (about 20 minutes on 2 cores).
+bench-sim: build
+	@bench/sim.sh
 
 fuzz-build:
 	@scripts/deps.sh test

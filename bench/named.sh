@@ -1,0 +1,1063 @@
+#!/usr/bin/env bash
+# bench/named.sh — named mode on loopback: resolve latency (registry hit vs a
+# DHT lookup) and time to first byte of an HTTP response through a named
+# forward, a direct-mode forward and plain TCP, warm and cold, on a network of
+# 20 vx6 nodes on [::1]. One run; every ratio is taken within it. Prints a
+# text table and writes build/bench/named-results.md (and .txt). Standalone:
+# it writes out and builds its own timing client (build/bench/namedbench)
+# and needs only build/vx6. See docs/BENCHMARKS.md, section "Named mode".
+#
+# Network: node 0 is the owner "alice"; node i (1..N-1) is "nI" and joins
+# through one earlier node chosen at random (a random tree, fixed by
+# BENCH_NAMED_SEED). The client is the node deepest in that tree. alice
+# publishes `web`, a tiny HTTP/1.0 responder on 127.0.0.1 (or python3's
+# http.server with BENCH_NAMED_HTTPD=python).
+#
+# Measured from the client, every phase in interleaved rounds (one sample of
+# each variant per round, so other load hits all variants alike):
+#   resolve  over the control socket (no process start): ping (the socket
+#            round trip), resolve alice.web (registry hit), resolve --fresh
+#            (DHT: service record, then the owner's node record);
+#            and as CLI processes: `vx6 connect list` (process start-up +
+#            one trivial request), `vx6 resolve alice.web`, `... --fresh`.
+#   ttfb     a new TCP connection, GET /, first byte of the response:
+#            plain TCP to the server; a named forward (alice.web) and a
+#            direct-mode forward (--addr --peer-key) that are already up
+#            (each connection is a new stream in a running session).
+#   cold     a fresh forward, then the first byte: connect.open over the
+#            control socket, or the `vx6 connect ... --detach --json`
+#            command; the time runs from the request (or the command's
+#            start) through resolution (named: registry), TCP connect and
+#            Noise IK handshake to the first byte of the response. The
+#            forward is closed after each sample and the script waits until
+#            its session is gone on both nodes.
+#
+# Environment (defaults in brackets):
+#   BENCH_NAMED_NODES      nodes in the network [20]
+#   BENCH_NAMED_REPS       rounds of the resolve and warm ttfb phases [200]
+#   BENCH_NAMED_COLD_RUNS  rounds of the cold phase [BENCH_NAMED_REPS]
+#   BENCH_NAMED_SEED       shapes the join tree [1]
+#   BENCH_NAMED_HTTPD      c (built-in responder) | python (python3 -m http.server) [c]
+#   BENCH_NAMED_TRANSPORT  `vx6 init --transport` of every node: tcp | quic | auto [tcp]
+#   BENCH_OUT              where results and the helper binaries go [build/bench]
+#   BENCH_KEEP=1           keep the temp dir (logs, homes)
+#   BENCH_VX6              the vx6 binary [build/vx6]
+#   BENCH_VX6_COMMIT       the commit to print for it, when it was not built
+#                          from this checkout [the checkout's HEAD]
+#
+# Requires: build/vx6, cc, jq, ps (procps); python3 for BENCH_NAMED_HTTPD=python.
+# Not a test: it never fails on a slow number, only when something does not
+# work (a node does not join, a name does not resolve, a fetch fails).
+set -euo pipefail
+
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+V=${BENCH_VX6:-$ROOT/build/vx6}
+OUT=${BENCH_OUT:-$ROOT/build/bench}
+B=$OUT/vx6bench
+NB=$OUT/namedbench
+
+NODES=${BENCH_NAMED_NODES:-20}
+REPS=${BENCH_NAMED_REPS:-200}
+COLD_RUNS=${BENCH_NAMED_COLD_RUNS:-$REPS}
+SEED=${BENCH_NAMED_SEED:-1}
+HTTPD=${BENCH_NAMED_HTTPD:-c}
+TRANSPORT=${BENCH_NAMED_TRANSPORT:-tcp}
+BODY=100            # bytes of the HTTP response body (built-in responder)
+WARMUP=10           # unrecorded rounds before each phase
+CTL_PAUSE_US=5000   # between control-socket rounds: keeps DHT RPCs per peer
+                    # session under the 200/s admission rate (PROTOCOL.md 12.3)
+
+declare -A NPID=()
+die() {
+	local n
+	echo "bench-named: $*" >&2
+	for n in "${!NPID[@]}"; do
+		kill -0 "${NPID[$n]}" 2>/dev/null ||
+			echo "bench-named: vx6 node $n is no longer running; its log ends: $(tail -n 3 "$T/$n.log" 2>/dev/null)" >&2
+	done
+	exit 1
+}
+log() { printf '[bench-named %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+for v in NODES REPS COLD_RUNS SEED; do
+	[[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v=${!v}: must be a positive number"
+done
+[ "$NODES" -ge 2 ] || die "BENCH_NAMED_NODES must be at least 2"
+case $HTTPD in c|python) ;; *) die "BENCH_NAMED_HTTPD=$HTTPD: use c or python" ;; esac
+
+# ------------------------------------------------------------ prerequisites
+missing=()
+[ -x "$V" ] || missing+=("$V (build it: make build)")
+command -v cc >/dev/null || missing+=("cc (gcc)")
+command -v jq >/dev/null || missing+=("jq (Debian package jq)")
+command -v ps >/dev/null || missing+=("ps (Debian package procps)")
+[ "$HTTPD" = c ] || command -v python3 >/dev/null || missing+=("python3")
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "bench-named: missing required programs (scripts/deps.sh bench installs them):" >&2
+	printf '  - %s\n' "${missing[@]}" >&2
+	exit 1
+fi
+
+mkdir -p "$OUT"
+if [ ! -x "$B" ] || [ bench/vx6bench.c -nt "$B" ]; then
+	cc -O2 -g -Wall -Wextra -pthread -o "$B" bench/vx6bench.c || die "cannot compile bench/vx6bench.c"
+fi
+# The timing client lives at the end of this script; rebuilt when its
+# source changed.
+sed -n "/^: <<'__NAMEDBENCH_C__'\$/,/^__NAMEDBENCH_C__\$/p" "$SELF" | sed '1d;$d' >"$OUT/namedbench.c.new"
+[ -s "$OUT/namedbench.c.new" ] || die "cannot extract the timing client from $SELF"
+if [ ! -x "$NB" ] || ! cmp -s "$OUT/namedbench.c.new" "$OUT/namedbench.c"; then
+	mv "$OUT/namedbench.c.new" "$OUT/namedbench.c"
+	cc -O2 -g -Wall -Wextra -pthread -o "$NB" "$OUT/namedbench.c" || die "cannot compile $OUT/namedbench.c"
+else
+	rm -f "$OUT/namedbench.c.new"
+fi
+
+TCK=$(getconf CLK_TCK)
+T=$(mktemp -d /tmp/vx6-bench-named.XXXXXX)
+PIDS=()
+
+cleanup() {
+	local rc=$? p n st crashed=""
+	trap - EXIT INT TERM
+	for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
+	for _ in $(seq 100); do
+		alive=0
+		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.05
+	done
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	for n in "${!NPID[@]}"; do
+		st=0; wait "${NPID[$n]}" 2>/dev/null || st=$?
+		[ "$st" = 0 ] || crashed+=" $n (exit status $st$( [ "$st" -gt 128 ] && echo ", signal $((st - 128))"))"
+	done
+	wait 2>/dev/null || true
+	if [ -n "$crashed" ]; then
+		echo "bench-named: WARNING: vx6 node(s) did not stop cleanly:$crashed; logs in $OUT/named-logs/" >&2
+	fi
+	if [ -n "$crashed" ] || [ "$rc" != 0 ]; then
+		rm -rf "$OUT/named-logs"; mkdir -p "$OUT/named-logs"
+		cp "$T"/*.log "$T"/*.err "$T"/*.txt "$OUT/named-logs/" 2>/dev/null || true
+		[ "$rc" != 0 ] && echo "bench-named: logs copied to $OUT/named-logs/" >&2
+	else
+		rm -rf "$OUT/named-logs"
+	fi
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		echo "bench-named: kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port() { "$B" freeport; }
+vx6() { "$V" --home "$T/$1" "${@:2}"; }
+sj() { vx6 "$1" status --json 2>/dev/null | jq -r "$2"; }
+
+wait_node() {
+	for _ in $(seq 400); do vx6 "$1" status >/dev/null 2>&1 && return 0; sleep 0.025; done
+	die "vx6 node $1 did not start: $(tail -n 20 "$T/$1.log")"
+}
+wait_joined() {
+	for _ in $(seq 600); do [ "$(sj "$1" .named.joined)" = true ] && return 0; sleep 0.05; done
+	die "vx6 node $1 did not join within 30 s: $(sj "$1" .named.bootstrap)"
+}
+
+# machine_busy: busy ticks of the whole machine (all CPUs).
+machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# node_ticks: utime+stime of every vx6 node of this run.
+node_ticks() {
+	local n t=0 s f
+	for n in "${!NPID[@]}"; do
+		s=$(cat "/proc/${NPID[$n]}/stat" 2>/dev/null) || continue
+		s=${s##*) }
+		read -r -a f <<<"$s"
+		t=$(( t + f[11] + f[12] ))
+	done
+	echo "$t"
+}
+declare -A PH_LOAD PH_MCORES PH_NCORES PH_SECS
+phase_begin() { PH_LOAD[$1]=$(cut -d' ' -f1 /proc/loadavg); _m0=$(machine_busy); _n0=$(node_ticks); _t0=$(date +%s%N); }
+phase_end() {
+	local m1 n1 t1
+	m1=$(machine_busy); n1=$(node_ticks); t1=$(date +%s%N)
+	PH_SECS[$1]=$(awk -v a="$_t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+	PH_MCORES[$1]=$(awk -v d=$((m1 - _m0)) -v hz="$TCK" -v s="${PH_SECS[$1]}" 'BEGIN { printf "%.2f", d / hz / s }')
+	PH_NCORES[$1]=$(awk -v d=$((n1 - _n0)) -v hz="$TCK" -v s="${PH_SECS[$1]}" 'BEGIN { printf "%.2f", d / hz / s }')
+}
+
+# stats FILE INDEX COLUMN: "p50 p90 p99 mean n" of COLUMN over the lines
+# whose first field is INDEX (nearest-rank percentiles).
+stats() {
+	awk -v i="$2" -v c="$3" '$1 == i && $c != "-" { print $c }' "$1" | sort -g |
+		awk '{ v[NR] = $1; s += $1 }
+		function q(p,  k) { k = int(p * NR + 0.999999); if (k < 1) k = 1; if (k > NR) k = NR; return v[k] }
+		END { if (NR == 0) print "- - - - 0"; else printf "%.3f %.3f %.3f %.3f %d\n", q(0.5), q(0.9), q(0.99), s / NR, NR }'
+}
+fmt() { awk -v x="$1" -v d="${2:-1}" 'BEGIN { if (x == "" || x == "-") print "-"; else printf "%.*f", d, x }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.1f", a - b }'; }
+table() {
+	awk -F'|' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
+		if (NF > nf) nf = NF; n = NR }
+		END { for (r = 1; r <= n; r++) { line = ""
+			for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? "%-*s" : "  %*s", w[i], c[r, i])
+			print line } }'
+}
+
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+log "temp dir $T; load average $START_LOAD; $NODES nodes, $REPS rounds, $COLD_RUNS cold rounds"
+
+# ------------------------------------------------------------------ server
+P_HTTP=$(port)
+if [ "$HTTPD" = c ]; then
+	"$NB" httpd "$P_HTTP" "$BODY" 2>"$T/httpd.log" &
+else
+	mkdir -p "$T/www"; head -c "$BODY" /dev/zero | tr '\0' x >"$T/www/index.html"
+	python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$P_HTTP" >"$T/httpd.log" 2>&1 &
+fi
+PIDS+=($!)
+for _ in $(seq 200); do "$NB" ttfb 1 "$P_HTTP" >/dev/null 2>&1 && break; sleep 0.025; done
+"$NB" ttfb 1 "$P_HTTP" >/dev/null || die "the HTTP server on 127.0.0.1:$P_HTTP does not answer"
+
+# ---------------------------------------------------------------- network
+# Node 0 is alice; node i joins through PARENT[i], one earlier node chosen
+# at random (bash's RANDOM, seeded: the same tree on every run).
+RANDOM=$SEED
+declare -a NAME PORT PARENT DEPTH
+NAME[0]=alice; PORT[0]=$(port); PARENT[0]=-; DEPTH[0]=0
+for (( i = 1; i < NODES; i++ )); do
+	NAME[$i]=$(printf 'n%02d' "$i"); PORT[$i]=$(port)
+	PARENT[$i]=$(( RANDOM % i )); DEPTH[$i]=$(( DEPTH[PARENT[i]] + 1 ))
+done
+CLIENT_I=1
+for (( i = 1; i < NODES; i++ )); do [ "${DEPTH[$i]}" -ge "${DEPTH[$CLIENT_I]}" ] && CLIENT_I=$i; done
+C=${NAME[$CLIENT_I]}
+TREE_PATH=$C; j=$CLIENT_I
+while [ "$j" != 0 ]; do j=${PARENT[$j]}; TREE_PATH="$TREE_PATH > ${NAME[$j]}"; done
+
+t_start=$(date +%s%N)
+for (( i = 0; i < NODES; i++ )); do
+	n=${NAME[$i]}
+	args=(--name "$n" --listen "[::1]:${PORT[$i]}" --transport "$TRANSPORT" --no-probe)
+	[ "$i" = 0 ] || args+=(--peer "[::1]:${PORT[${PARENT[$i]}]}")
+	vx6 "$n" init "${args[@]}" >"$T/$n.init.out" 2>&1 || die "vx6 init of $n failed: $(cat "$T/$n.init.out")"
+	"$V" --home "$T/$n" node 2>"$T/$n.log" &   # not via vx6(): $! must be the node itself
+	NPID[$n]=$!; PIDS+=($!)
+	wait_node "$n"
+	[ "$i" = 0 ] || wait_joined "$n"
+done
+JOIN_MS=$(( ($(date +%s%N) - t_start) / 1000000 ))
+log "$NODES nodes up and joined in $JOIN_MS ms; client $C (depth ${DEPTH[$CLIENT_I]}: $TREE_PATH)"
+
+vx6 alice service add --name web --target "127.0.0.1:$P_HTTP" >/dev/null
+KEY_A=$(vx6 alice identity --json | jq -r .public_key)
+KEY_C=$(vx6 "$C" identity --json | jq -r .public_key)
+SOCK=$T/$C/control.sock
+# alice's store of the new record is done when she has no lookup in flight.
+for _ in $(seq 400); do [ "$(sj alice .named.dht.lookups_active)" = 0 ] && break; sleep 0.025; done
+sleep 0.5
+
+# The client's first resolution of alice.web: its registry has no service
+# record yet, so this is a DHT lookup that may also have to open sessions.
+sess_to() { sj "$1" "[.sessions[] | select(.peer_key == \"$2\" and .state == \"established\")] | length"; }
+SESS_C0=$(sj "$C" '.sessions | length')
+FIRST=""; FIRST_TRIES=0
+for _ in $(seq 40); do
+	FIRST_TRIES=$((FIRST_TRIES + 1))
+	FIRST=$("$NB" ctl "$SOCK" 1 $'resolve\t{"name":"alice.web"}\t"source":"dht"' 2>>"$T/first.err") && break
+	FIRST=""; sleep 0.5
+done
+[ -n "$FIRST" ] || die "$C cannot resolve alice.web: $(tail -n 2 "$T/first.err")"
+SESS_C1=$(sj "$C" '.sessions | length')
+read -r _ FIRST_US FIRST_EL FIRST_HOPS FIRST_HOLDERS <<<"$FIRST"
+CONTACTS_C=$(sj "$C" .named.dht.contacts)
+log "first resolve of alice.web on $C: $(fmt "$FIRST_US") us (attempt $FIRST_TRIES, $FIRST_HOPS hop(s), $FIRST_HOLDERS holders; sessions $SESS_C0 -> $SESS_C1)"
+
+# ---------------------------------------------------------------- resolve
+# Over the control socket (index 0 ping, 1 registry, 2 DHT), then as CLI
+# processes (0 `vx6 connect list`, 1 resolve, 2 resolve --fresh).
+CTL_SPECS=($'ping\t{}\t' $'resolve\t{"name":"alice.web"}\t"source":"registry"'
+	$'resolve\t{"name":"alice.web","fresh":true}\t"source":"dht"')
+VT=$'\t'
+CLI_SPECS=("${VT}$V${VT}--home${VT}$T/$C${VT}connect${VT}list${VT}--json"
+	"\"source\": \"registry\"${VT}$V${VT}--home${VT}$T/$C${VT}resolve${VT}alice.web${VT}--json"
+	"\"source\": \"dht\"${VT}$V${VT}--home${VT}$T/$C${VT}resolve${VT}alice.web${VT}--fresh${VT}--json")
+export NAMEDBENCH_PAUSE_US=$CTL_PAUSE_US
+log "resolve: $REPS rounds over the control socket, then $REPS as CLI processes"
+"$NB" ctl "$SOCK" "$WARMUP" "${CTL_SPECS[@]}" >/dev/null 2>>"$T/resolve.err" || die "resolve warm-up failed: $(tail -n 2 "$T/resolve.err")"
+SESS_R0=$(sj "$C" '.sessions | length')
+phase_begin resolve
+"$NB" ctl "$SOCK" "$REPS" "${CTL_SPECS[@]}" >"$T/resolve-ctl.txt" 2>>"$T/resolve.err" ||
+	die "resolve over the control socket failed: $(tail -n 2 "$T/resolve.err")"
+"$NB" cli "$REPS" "${CLI_SPECS[@]}" >"$T/resolve-cli.txt" 2>>"$T/resolve.err" ||
+	die "resolve through the CLI failed: $(tail -n 2 "$T/resolve.err")"
+phase_end resolve
+SESS_R1=$(sj "$C" '.sessions | length')
+THROTTLED=0; TIMEOUTS_C=$(sj "$C" .named.dht.rpc_timeouts)
+for (( i = 0; i < NODES; i++ )); do THROTTLED=$(( THROTTLED + $(sj "${NAME[$i]}" .named.rpc_throttled) )); done
+
+# ------------------------------------------------------------- warm ttfb
+log "ttfb: $REPS rounds of plain TCP, named forward, direct forward"
+vx6 "$C" connect --service alice.web --listen 127.0.0.1:0 --detach --json >"$T/fwd-named.json" 2>>"$T/connect.err" ||
+	die "vx6 connect --service alice.web failed: $(tail -n 3 "$T/connect.err")"
+vx6 "$C" connect --service web --addr "[::1]:${PORT[0]}" --peer-key "$KEY_A" --listen 127.0.0.1:0 --detach --json \
+	>"$T/fwd-direct.json" 2>>"$T/connect.err" || die "vx6 connect --addr failed: $(tail -n 3 "$T/connect.err")"
+P_NAMED=$(jq -r .listen "$T/fwd-named.json" | sed 's/.*://')
+P_DIRECT=$(jq -r .listen "$T/fwd-direct.json" | sed 's/.*://')
+MODES=$(sj "$C" '[.forwards[] | .mode + ":" + .state] | join(" ")')
+"$NB" ttfb "$WARMUP" "$P_HTTP" "$P_NAMED" "$P_DIRECT" >/dev/null 2>>"$T/ttfb.err" || die "ttfb warm-up failed: $(tail -n 2 "$T/ttfb.err")"
+phase_begin ttfb
+"$NB" ttfb "$REPS" "$P_HTTP" "$P_NAMED" "$P_DIRECT" >"$T/ttfb.txt" 2>>"$T/ttfb.err" || die "ttfb failed: $(tail -n 2 "$T/ttfb.err")"
+phase_end ttfb
+FWD_CONNS=$(sj "$C" '[.forwards[] | .connections_total] | join(" ")')
+
+# ------------------------------------------------------------- cold ttfb
+# Index 0 named over the socket, 1 direct over the socket, 2 named CLI, 3
+# direct CLI. After each sample the forward is closed (by namedbench) and
+# the script waits until the client and alice have no more sessions to each
+# other than before.
+BASE_C=$(sess_to "$C" "$KEY_A"); BASE_A=$(sess_to alice "$KEY_C")
+COLD_ARGS=('{"service":"alice.web","listen":"127.0.0.1:0","detach":true}'
+	"{\"service\":\"web\",\"addr\":\"[::1]:${PORT[0]}\",\"peer_key\":\"$KEY_A\",\"listen\":\"127.0.0.1:0\",\"detach\":true}")
+COLD_LABEL=("named, control socket" "direct, control socket" "named, CLI" "direct, CLI")
+declare -A COLD_FAILS=([0]=0 [1]=0 [2]=0 [3]=0)
+NEWSESS_MAX=0
+settle() {
+	local c a
+	for _ in $(seq 400); do
+		c=$(sess_to "$C" "$KEY_A"); a=$(sess_to alice "$KEY_C")
+		[ "$c" -le "$BASE_C" ] && [ "$a" -le "$BASE_A" ] && return 0
+		sleep 0.01
+	done
+	die "sessions between $C and alice did not close after a cold sample ($c and $a, expected $BASE_C and $BASE_A)"
+}
+cold_one() {   # cold_one INDEX
+	local k=$1 out
+	case $k in
+	0|1) out=$("$NB" cold "$SOCK" ctl "${COLD_ARGS[$k]}" 2>>"$T/cold.err") || out="" ;;
+	2) out=$("$NB" cold "$SOCK" cli "$V" --home "$T/$C" connect --service alice.web --listen 127.0.0.1:0 \
+		--detach --json 2>>"$T/cold.err") || out="" ;;
+	3) out=$("$NB" cold "$SOCK" cli "$V" --home "$T/$C" connect --service web --addr "[::1]:${PORT[0]}" \
+		--peer-key "$KEY_A" --listen 127.0.0.1:0 --detach --json 2>>"$T/cold.err") || out="" ;;
+	esac
+	if [ -z "$out" ]; then
+		COLD_FAILS[$k]=$(( COLD_FAILS[$k] + 1 ))
+		log "cold ${COLD_LABEL[$k]}: attempt failed (${COLD_FAILS[$k]}): $(tail -n 1 "$T/cold.err")"
+		[ "${COLD_FAILS[$k]}" -le 3 ] || die "cold ${COLD_LABEL[$k]} keeps failing: $(tail -n 3 "$T/cold.err")"
+		settle
+		return 1
+	fi
+	echo "$k $out" >>"$T/cold.txt"
+	settle
+}
+log "cold: $COLD_RUNS rounds of 4 fresh forwards (named/direct, control socket/CLI)"
+for _ in $(seq 2); do for k in 0 1 2 3; do cold_one $k || true; done; done   # warm-up
+: >"$T/cold.txt"
+phase_begin cold
+for _ in $(seq "$COLD_RUNS"); do
+	for k in 0 1 2 3; do until cold_one $k; do :; done; done
+done
+phase_end cold
+
+END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ------------------------------------------------------------------ report
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || COMMIT="$COMMIT (src/ modified)"
+COMMIT=${BENCH_VX6_COMMIT:-$COMMIT}
+VX6_VERSION=$("$V" --version 2>&1 | head -n1)
+AEAD=$(sj "$C" '[.sessions[] | select(.state == "established") | .aead] | unique | join(",")')
+SERVER_DESC="built-in HTTP/1.0 responder (namedbench httpd), ${BODY}-byte body"
+[ "$HTTPD" = python ] && SERVER_DESC="python3 -m http.server ($(python3 -V 2>&1)), ${BODY}-byte index.html"
+
+# resolve rows: LABEL|p50|p90|p99|mean|minus baseline p50|x registry p50|node ms p50
+read -r Q0 _ _ _ _ <<<"$(stats "$T/resolve-ctl.txt" 0 2)"
+read -r Q1 _ _ _ _ <<<"$(stats "$T/resolve-ctl.txt" 1 2)"
+read -r C0 _ _ _ _ <<<"$(stats "$T/resolve-cli.txt" 0 2)"
+read -r C1 _ _ _ _ <<<"$(stats "$T/resolve-cli.txt" 1 2)"
+res_row() {   # res_row LABEL FILE INDEX BASE_P50 REG_P50 [NODE_MS]
+	local p50 p90 p99 mean n el="-" hops="-" hold="-"
+	read -r p50 p90 p99 mean n <<<"$(stats "$2" "$3" 2)"
+	if [ "$2" = "$T/resolve-ctl.txt" ] && [ "$3" != 0 ]; then
+		el=$(stats "$2" "$3" 3 | awk '{ printf "%.3f", $1 }')
+	fi
+	if [ "$2" = "$T/resolve-ctl.txt" ] && [ "$3" = 2 ]; then   # a registry hit has no hops
+		hops=$(stats "$2" "$3" 4 | awk '{ print $1 + 0 }')
+		hold=$(stats "$2" "$3" 5 | awk '{ print $1 + 0 }')
+	fi
+	echo "$1|$(fmt "$p50")|$(fmt "$p90")|$(fmt "$p99")|$(fmt "$mean")|$( [ "$3" = 0 ] && echo - || minus "$p50" "$4")|$( [ "$3" = 0 ] && echo - || ratio "$p50" "$5")|$( [ "$3" = 0 ] && echo - || ratio "$(minus "$p50" "$4")" "$(minus "$5" "$4")")|$el|$hops|$hold"
+}
+RES_HEAD="resolve alice.web|p50 us|p90 us|p99 us|mean us|p50 - baseline|p50 x registry|(p50 - baseline) x registry|node elapsed_ms p50|hops p50|holders p50"
+RES_ROWS=(
+	"$(res_row "socket: ping (baseline)" "$T/resolve-ctl.txt" 0 "$Q0" "$Q1")"
+	"$(res_row "socket: registry hit" "$T/resolve-ctl.txt" 1 "$Q0" "$Q1")"
+	"$(res_row "socket: DHT (--fresh)" "$T/resolve-ctl.txt" 2 "$Q0" "$Q1")"
+	"$(res_row "CLI: vx6 connect list (baseline)" "$T/resolve-cli.txt" 0 "$C0" "$C1")"
+	"$(res_row "CLI: vx6 resolve (registry hit)" "$T/resolve-cli.txt" 1 "$C0" "$C1")"
+	"$(res_row "CLI: vx6 resolve --fresh (DHT)" "$T/resolve-cli.txt" 2 "$C0" "$C1")"
+)
+
+# ttfb rows
+read -r T0 _ _ _ _ <<<"$(stats "$T/ttfb.txt" 0 2)"
+read -r TD _ _ _ _ <<<"$(stats "$T/ttfb.txt" 2 2)"
+read -r KD _ _ _ _ <<<"$(stats "$T/cold.txt" 1 3)"
+read -r KDC _ _ _ _ <<<"$(stats "$T/cold.txt" 3 3)"
+ttfb_row() {   # ttfb_row LABEL FILE INDEX COL DIRECT_P50 [READY_COL]
+	local p50 p90 p99 mean n ready="-"
+	read -r p50 p90 p99 mean n <<<"$(stats "$2" "$3" "$4")"
+	[ -n "${6:-}" ] && ready=$(stats "$2" "$3" "$6" | awk '{ printf "%.1f", $1 }')
+	echo "$1|$(fmt "$p50")|$(fmt "$p90")|$(fmt "$p99")|$(fmt "$mean")|$ready|$(minus "$p50" "$T0")|$(ratio "$p50" "$T0")|$(ratio "$p50" "$5")|$n"
+}
+TTFB_HEAD="first byte of GET /|p50 us|p90 us|p99 us|mean us|forward ready p50 us|added p50 vs TCP|p50 x TCP|p50 x direct|samples"
+TTFB_ROWS=(
+	"$(ttfb_row "plain TCP to the server" "$T/ttfb.txt" 0 2 "$TD")"
+	"$(ttfb_row "warm: named forward (alice.web)" "$T/ttfb.txt" 1 2 "$TD")"
+	"$(ttfb_row "warm: direct forward (--addr)" "$T/ttfb.txt" 2 2 "$TD")"
+	"$(ttfb_row "cold: named, control socket" "$T/cold.txt" 0 3 "$KD" 2)"
+	"$(ttfb_row "cold: direct, control socket" "$T/cold.txt" 1 3 "$KD" 2)"
+	"$(ttfb_row "cold: named, CLI" "$T/cold.txt" 2 3 "$KDC" 2)"
+	"$(ttfb_row "cold: direct, CLI" "$T/cold.txt" 3 3 "$KDC" 2)"
+)
+
+PHASES="resolve ${PH_SECS[resolve]} s (load ${PH_LOAD[resolve]}, machine ${PH_MCORES[resolve]} cores busy, vx6 nodes ${PH_NCORES[resolve]}); ttfb ${PH_SECS[ttfb]} s (load ${PH_LOAD[ttfb]}, machine ${PH_MCORES[ttfb]}, nodes ${PH_NCORES[ttfb]}); cold ${PH_SECS[cold]} s (load ${PH_LOAD[cold]}, machine ${PH_MCORES[cold]}, nodes ${PH_NCORES[cold]})"
+NETWORK="$NODES nodes on [::1], joined in $JOIN_MS ms (seed $SEED); client $C at depth ${DEPTH[$CLIENT_I]} of the join tree ($TREE_PATH); client DHT contacts: $CONTACTS_C"
+FIRST_LINE="first resolve of alice.web on $C (empty registry, DHT): $(fmt "$FIRST_US") us over the socket, node elapsed $(fmt "$FIRST_EL" 3) ms, $FIRST_HOPS hop(s), $FIRST_HOLDERS holders, attempt $FIRST_TRIES; client sessions $SESS_C0 before, $SESS_C1 after"
+NOTES="client sessions before/after the resolve phase: $SESS_R0/$SESS_R1; DHT RPCs throttled (all nodes): $THROTTLED; client RPC timeouts: $TIMEOUTS_C; forwards: $MODES; warm connections per forward: $FWD_CONNS; cold retries: ${COLD_FAILS[0]}/${COLD_FAILS[1]}/${COLD_FAILS[2]}/${COLD_FAILS[3]}"
+
+{
+	echo "VX6 named-mode benchmark (loopback, one run; ratios from the same run)"
+	echo "date      $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "machine   $CPU_MODEL, $(nproc) cores, Linux $(uname -r)"
+	echo "load      at start $START_LOAD, at end $END_LOAD (1/5/15 min)"
+	echo "phases    $PHASES"
+	echo "vx6       $VX6_VERSION, commit $COMMIT, $V; sessions: $AEAD"
+	echo "network   $NETWORK"
+	echo "transport $TRANSPORT (vx6 init --transport $TRANSPORT on every node)"
+	echo "server    $SERVER_DESC"
+	echo "sizes     resolve and warm ttfb: $REPS rounds; cold: $COLD_RUNS rounds; $WARMUP warm-up rounds each"
+	echo
+	{ echo "$RES_HEAD"; printf '%s\n' "${RES_ROWS[@]}"; } | table
+	echo
+	echo "$FIRST_LINE"
+	echo
+	{ echo "$TTFB_HEAD"; printf '%s\n' "${TTFB_ROWS[@]}"; } | table
+	echo
+	echo "notes     $NOTES"
+} | tee "$OUT/named-results.txt"
+
+{
+	echo "| | |"
+	echo "|---|---|"
+	echo "| date | $(date -u '+%Y-%m-%d %H:%M:%S UTC') |"
+	echo "| machine | $CPU_MODEL, $(nproc) cores, Linux $(uname -r) |"
+	echo "| load average | at start $START_LOAD, at end $END_LOAD (1/5/15 min) |"
+	echo "| phases | $PHASES |"
+	echo "| vx6 | $VX6_VERSION, commit $COMMIT; sessions: $AEAD |"
+	echo "| network | $NETWORK |"
+	echo "| transport | $TRANSPORT (\`vx6 init --transport $TRANSPORT\` on every node) |"
+	echo "| server | $SERVER_DESC |"
+	echo "| sizes | resolve and warm ttfb: $REPS rounds; cold: $COLD_RUNS rounds; $WARMUP warm-up rounds each |"
+	echo
+	echo "| ${RES_HEAD//|/ | } |"
+	echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+	for r in "${RES_ROWS[@]}"; do echo "| ${r//|/ | } |"; done
+	echo
+	echo "${FIRST_LINE^}."
+	echo
+	echo "| ${TTFB_HEAD//|/ | } |"
+	echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+	for r in "${TTFB_ROWS[@]}"; do echo "| ${r//|/ | } |"; done
+	echo
+	echo "Notes: $NOTES."
+} >"$OUT/named-results.md"
+log "wrote $OUT/named-results.md"
+exit 0
+
+# The timing client, written to build/bench/namedbench.c and built above.
+: <<'__NAMEDBENCH_C__'
+/*
+ * namedbench — the timing client of bench/named.sh (written out and built by
+ * that script; edit it there). No dependencies beyond libc and pthreads.
+ *
+ *   namedbench httpd PORT BODY_BYTES
+ *       a tiny HTTP/1.0 responder on 127.0.0.1:PORT: reads the request head,
+ *       answers "200 OK" with BODY_BYTES bytes, closes (a thread each).
+ *   namedbench ttfb ROUNDS PORT...
+ *       ROUNDS rounds; each round, one sample per PORT in turn: t0, connect()
+ *       to 127.0.0.1:PORT, write a GET, first byte of the response (t1), read
+ *       to EOF (t2). Prints "index ttfb_us total_us bytes" per sample.
+ *   namedbench cli ROUNDS SPEC...
+ *       SPEC = "EXPECT<TAB>PROG<TAB>ARG..."; each round, each SPEC in turn:
+ *       t0, fork+exec, read its stdout to EOF, waitpid (t1). Fails unless it
+ *       exits 0 and its stdout contains EXPECT (when not empty). Prints
+ *       "index us".
+ *   namedbench ctl SOCKET ROUNDS SPEC...
+ *       SPEC = "CMD<TAB>ARGS_JSON<TAB>EXPECT"; one connection to the control
+ *       socket; each round, each SPEC in turn: t0, write the request line,
+ *       read the reply line (t1). Fails unless "ok":true and EXPECT is in the
+ *       reply. Prints "index us elapsed_ms hops holders" (- when absent).
+ *   namedbench cold SOCKET ctl ARGS_JSON
+ *   namedbench cold SOCKET cli PROG ARG...
+ *       one cold forward: t0, then connect.open with ARGS_JSON over an
+ *       already open control connection (ctl), or running the CLI command
+ *       (cli, must print JSON with "listen"); t1 when the forward is ready
+ *       (reply / the command exited); then a new TCP connection to its port,
+ *       GET, first byte (t2), EOF (t3). Then connect.close (untimed).
+ *       Prints "ready_us ttfb_us total_us listen".
+ *
+ * Times are CLOCK_MONOTONIC. Every TCP socket has TCP_NODELAY. Any failure
+ * prints a message to stderr and exits 1.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IO_TIMEOUT_MS 20000
+static const char GET[] = "GET / HTTP/1.0\r\nHost: bench\r\nUser-Agent: namedbench\r\n\r\n";
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static __attribute__((noreturn, format(printf, 1, 2))) void
+fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "namedbench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+static long
+num(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < 0)
+		fail("bad number '%s'", s);
+	return v;
+}
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* read with a timeout: >0 bytes, 0 EOF, -1 error or timeout */
+static ssize_t
+read_to(int fd, void *buf, size_t cap, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	for (;;) {
+		int pr = poll(&pfd, 1, timeout_ms);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0)
+			errno = ETIMEDOUT;
+		if (pr <= 0)
+			return -1;
+		ssize_t r = read(fd, buf, cap);
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r;
+	}
+}
+
+static int
+tcp_dial(int port)
+{
+	struct sockaddr_in a;
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* --- httpd --- */
+
+static char *http_resp;
+static size_t http_resp_len;
+
+static void *
+http_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char req[8192];
+	size_t n = 0;
+
+	for (;;) {
+		ssize_t r = read_to(fd, req + n, sizeof(req) - 1 - n, IO_TIMEOUT_MS);
+		if (r <= 0)
+			goto out;
+		n += (size_t)r;
+		req[n] = '\0';
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+		if (n == sizeof(req) - 1)
+			goto out;
+	}
+	(void)write_all(fd, http_resp, http_resp_len);
+	shutdown(fd, SHUT_WR);
+	/* drain until the client closes, so the server never sends a reset */
+	while (read_to(fd, req, sizeof(req), 1000) > 0)
+		;
+out:
+	close(fd);
+	return NULL;
+}
+
+static int
+cmd_httpd(int port, long body)
+{
+	struct sockaddr_in a;
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char head[256];
+	int hl;
+
+	hl = snprintf(head, sizeof(head), "HTTP/1.0 200 OK\r\nServer: namedbench\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %ld\r\n\r\n", body);
+	http_resp_len = (size_t)hl + (size_t)body;
+	http_resp = malloc(http_resp_len);
+	if (http_resp == NULL)
+		fail("out of memory");
+	memcpy(http_resp, head, (size_t)hl);
+	memset(http_resp + hl, 'x', (size_t)body);
+	if (fd < 0)
+		fail("socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 1024) != 0)
+		fail("httpd on 127.0.0.1:%d: %s", port, strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		pthread_t t;
+		pthread_attr_t at;
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			fail("accept: %s", strerror(errno));
+		}
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &at, http_conn, (void *)(intptr_t)c) != 0)
+			close(c);
+		pthread_attr_destroy(&at);
+	}
+}
+
+/* --- one HTTP fetch: ttfb and total in ns; returns bytes, fails on error --- */
+
+static long
+fetch(int port, uint64_t t0, uint64_t *ttfb, uint64_t *total)
+{
+	char buf[65536];
+	long got = 0;
+	ssize_t r;
+	int fd = tcp_dial(port);
+
+	if (fd < 0)
+		fail("connect to 127.0.0.1:%d: %s", port, strerror(errno));
+	if (write_all(fd, GET, sizeof(GET) - 1) != 0)
+		fail("write to 127.0.0.1:%d: %s", port, strerror(errno));
+	r = read_to(fd, buf, sizeof(buf), IO_TIMEOUT_MS);
+	*ttfb = now_ns() - t0;
+	if (r <= 0)
+		fail("no response from 127.0.0.1:%d: %s", port, r == 0 ? "EOF" : strerror(errno));
+	if (r < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || memcmp(buf + 9, "200", 3) != 0)
+		fail("127.0.0.1:%d answered '%.40s', not HTTP 200", port, buf);
+	got = r;
+	while ((r = read_to(fd, buf, sizeof(buf), IO_TIMEOUT_MS)) > 0)
+		got += r;
+	*total = now_ns() - t0;
+	if (r < 0)
+		fail("reading the response from 127.0.0.1:%d: %s", port, strerror(errno));
+	close(fd);
+	return got;
+}
+
+static int
+cmd_ttfb(long rounds, int nports, char **ports)
+{
+	for (long r = 0; r < rounds; r++)
+		for (int i = 0; i < nports; i++) {
+			uint64_t t1, t2, t0 = now_ns();
+			long got = fetch((int)num(ports[i]), t0, &t1, &t2);
+			printf("%d %.1f %.1f %ld\n", i, t1 / 1e3, t2 / 1e3, got);
+		}
+	return 0;
+}
+
+/* --- child processes --- */
+
+/* Runs argv, its stdout into *out (NUL-terminated, malloc'd); returns the
+ * exit status (or -1 for a signal). */
+static int
+run(char **argv, char **out)
+{
+	int p[2], st;
+	pid_t pid;
+	size_t n = 0, cap = 4096;
+	char *buf = malloc(cap);
+
+	if (buf == NULL || pipe2(p, O_CLOEXEC) != 0)
+		fail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int dn = open("/dev/null", O_RDONLY);
+		dup2(dn, 0);
+		dup2(p[1], 1);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	for (;;) {
+		if (n + 1 >= cap && (buf = realloc(buf, cap *= 2)) == NULL)
+			fail("out of memory");
+		ssize_t r = read(p[0], buf + n, cap - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	close(p[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			fail("waitpid: %s", strerror(errno));
+	*out = buf;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Splits s at tabs into a NULL-terminated vector (s is modified). */
+static char **
+split_tabs(char *s, int *count)
+{
+	int n = 1;
+	char **v;
+
+	for (char *p = s; *p; p++)
+		n += *p == '\t';
+	v = calloc((size_t)n + 1, sizeof(*v));
+	if (v == NULL)
+		fail("out of memory");
+	n = 0;
+	for (char *p = s;; ) {
+		v[n++] = p;
+		p = strchr(p, '\t');
+		if (p == NULL)
+			break;
+		*p++ = '\0';
+	}
+	*count = n;
+	return v;
+}
+
+static int
+cmd_cli(long rounds, int nspecs, char **specs)
+{
+	char ***argvs = calloc((size_t)nspecs, sizeof(*argvs));
+	int c;
+
+	for (int i = 0; i < nspecs; i++) {
+		argvs[i] = split_tabs(specs[i], &c);
+		if (c < 2)
+			fail("cli spec %d: want EXPECT<TAB>PROG[<TAB>ARG...]", i);
+	}
+	for (long r = 0; r < rounds; r++)
+		for (int i = 0; i < nspecs; i++) {
+			char *out;
+			uint64_t t0 = now_ns();
+			int st = run(argvs[i] + 1, &out);
+			uint64_t t1 = now_ns();
+			if (st != 0)
+				fail("%s %s exited with %d: %.300s", argvs[i][1], argvs[i][2] ? argvs[i][2] : "", st, out);
+			if (argvs[i][0][0] && strstr(out, argvs[i][0]) == NULL)
+				fail("%s: output lacks '%s': %.300s", argvs[i][1], argvs[i][0], out);
+			printf("%d %.1f\n", i, (t1 - t0) / 1e3);
+			free(out);
+		}
+	return 0;
+}
+
+/* --- control socket --- */
+
+struct ctl {
+	int fd;
+	char buf[1 << 17];
+	size_t have;
+	long next_id;
+};
+
+static void
+ctl_open(struct ctl *c, const char *path)
+{
+	struct sockaddr_un a;
+
+	memset(c, 0, sizeof(*c));
+	c->next_id = 1;
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a.sun_path))
+		fail("socket path too long: %s", path);
+	strcpy(a.sun_path, path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		fail("connect to %s: %s", path, strerror(errno));
+}
+
+/* Sends one request and returns its reply line (static buffer, valid until
+ * the next call); skips event lines. */
+static char *
+ctl_call(struct ctl *c, const char *cmd, const char *args)
+{
+	static char line[1 << 17];
+	char req[8192], idtag[48];
+	long id = c->next_id++;
+	int n = snprintf(req, sizeof(req), "{\"id\":%ld,\"cmd\":\"%s\",\"args\":%s}\n", id, cmd, args);
+
+	if (n <= 0 || (size_t)n >= sizeof(req))
+		fail("request too long");
+	if (write_all(c->fd, req, (size_t)n) != 0)
+		fail("write to the control socket: %s", strerror(errno));
+	snprintf(idtag, sizeof(idtag), "\"id\":%ld,", id);
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->have);
+		if (nl) {
+			size_t len = (size_t)(nl - c->buf);
+			memcpy(line, c->buf, len);
+			line[len] = '\0';
+			memmove(c->buf, nl + 1, c->have - len - 1);
+			c->have -= len + 1;
+			if (strstr(line, idtag) == NULL)
+				continue;   /* an event, or another reply */
+			return line;
+		}
+		if (c->have == sizeof(c->buf))
+			fail("control reply too long");
+		ssize_t r = read_to(c->fd, c->buf + c->have, sizeof(c->buf) - c->have, 60000);
+		if (r <= 0)
+			fail("control socket: %s", r == 0 ? "closed" : strerror(errno));
+		c->have += (size_t)r;
+	}
+}
+
+/* the text after "KEY": in a JSON line, as a short token ("-" if absent) */
+static void
+field(const char *line, const char *key, char *out, size_t cap)
+{
+	char pat[64];
+	const char *p;
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(line, pat);
+	if (p == NULL) {
+		snprintf(out, cap, "-");
+		return;
+	}
+	p += strlen(pat);
+	while (*p == ' ')
+		p++;
+	if (*p == '"')
+		p++;
+	while (*p && *p != ',' && *p != '}' && *p != '"' && n + 1 < cap)
+		out[n++] = *p++;
+	out[n] = '\0';
+}
+
+static bool
+reply_ok(const char *line)
+{
+	return strstr(line, "\"ok\":true") != NULL || strstr(line, "\"ok\": true") != NULL;
+}
+
+static int
+cmd_ctl(const char *sock, long rounds, int nspecs, char **specs)
+{
+	char ***v = calloc((size_t)nspecs, sizeof(*v));
+	struct ctl *c = malloc(sizeof(*c));
+	const char *pe = getenv("NAMEDBENCH_PAUSE_US");
+	long pause_us = pe ? num(pe) : 0;
+	int cnt;
+
+	if (v == NULL || c == NULL)
+		fail("out of memory");
+	for (int i = 0; i < nspecs; i++) {
+		v[i] = split_tabs(specs[i], &cnt);
+		if (cnt != 3)
+			fail("ctl spec %d: want CMD<TAB>ARGS_JSON<TAB>EXPECT", i);
+	}
+	ctl_open(c, sock);
+	for (long r = 0; r < rounds; r++) {
+		if (r > 0 && pause_us > 0) {
+			struct timespec ts = { pause_us / 1000000, (pause_us % 1000000) * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		for (int i = 0; i < nspecs; i++) {
+			char el[32], hops[32], holders[32];
+			uint64_t t0 = now_ns();
+			char *line = ctl_call(c, v[i][0], v[i][1]);
+			uint64_t t1 = now_ns();
+			if (!reply_ok(line) || (v[i][2][0] && strstr(line, v[i][2]) == NULL))
+				fail("%s %s: unexpected reply (want '%s'): %.400s", v[i][0], v[i][1], v[i][2], line);
+			field(line, "elapsed_ms", el, sizeof(el));
+			field(line, "hops", hops, sizeof(hops));
+			field(line, "holders", holders, sizeof(holders));
+			printf("%d %.1f %s %s %s\n", i, (t1 - t0) / 1e3, el, hops, holders);
+		}
+	}
+	return 0;
+}
+
+/* the port of the "listen" address in a JSON text, or -1 */
+static int
+listen_of(const char *json, char *text, size_t cap)
+{
+	char v[128];
+	const char *colon;
+
+	field(json, "listen", v, sizeof(v));
+	if (strcmp(v, "-") == 0) {
+		/* pretty-printed JSON: "listen": "127.0.0.1:P" */
+		const char *p = strstr(json, "\"listen\"");
+		size_t n = 0;
+		if (p == NULL || (p = strchr(p + 8, '"')) == NULL)
+			return -1;
+		for (p++; *p && *p != '"' && n + 1 < sizeof(v); )
+			v[n++] = *p++;
+		v[n] = '\0';
+	}
+	snprintf(text, cap, "%s", v);
+	colon = strrchr(v, ':');
+	return colon ? atoi(colon + 1) : -1;
+}
+
+static int
+cmd_cold(const char *sock, const char *mode, int argc, char **argv)
+{
+	struct ctl *c = malloc(sizeof(*c));
+	char listen[128], args[300], *out = NULL;
+	const char *reply = NULL;
+	uint64_t t0, t1, t2, t3;
+	long got;
+	int port;
+
+	if (c == NULL)
+		fail("out of memory");
+	ctl_open(c, sock);
+	if (strcmp(mode, "ctl") == 0 && argc == 1) {
+		t0 = now_ns();
+		reply = ctl_call(c, "connect.open", argv[0]);
+		t1 = now_ns();
+		if (!reply_ok(reply))
+			fail("connect.open %s: %.400s", argv[0], reply);
+		port = listen_of(reply, listen, sizeof(listen));
+	} else if (strcmp(mode, "cli") == 0 && argc >= 1) {
+		t0 = now_ns();
+		int st = run(argv, &out);
+		t1 = now_ns();
+		if (st != 0)
+			fail("%s exited with %d: %.300s", argv[0], st, out);
+		port = listen_of(out, listen, sizeof(listen));
+	} else {
+		fail("cold: want SOCKET ctl ARGS_JSON | SOCKET cli PROG ARG...");
+	}
+	if (port <= 0)
+		fail("no listen port in: %.300s", out ? out : reply);
+	got = fetch(port, t0, &t2, &t3);
+	snprintf(args, sizeof(args), "{\"listen\":\"%s\"}", listen);
+	reply = ctl_call(c, "connect.close", args);
+	if (!reply_ok(reply))
+		fail("connect.close %s: %.300s", listen, reply);
+	printf("%.1f %.1f %.1f %s %ld\n", t1 / 1e3 - t0 / 1e3, t2 / 1e3, t3 / 1e3, listen, got);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 4 && strcmp(argv[1], "httpd") == 0)
+		return cmd_httpd((int)num(argv[2]), num(argv[3]));
+	if (argc >= 4 && strcmp(argv[1], "ttfb") == 0)
+		return cmd_ttfb(num(argv[2]), argc - 3, argv + 3);
+	if (argc >= 4 && strcmp(argv[1], "cli") == 0)
+		return cmd_cli(num(argv[2]), argc - 3, argv + 3);
+	if (argc >= 5 && strcmp(argv[1], "ctl") == 0)
+		return cmd_ctl(argv[2], num(argv[3]), argc - 4, argv + 4);
+	if (argc >= 5 && strcmp(argv[1], "cold") == 0)
+		return cmd_cold(argv[2], argv[3], argc - 4, argv + 4);
+	fprintf(stderr, "usage: namedbench httpd PORT BODY | ttfb ROUNDS PORT... | cli ROUNDS SPEC... |\n"
+	    "       ctl SOCKET ROUNDS SPEC... | cold SOCKET ctl ARGS_JSON | cold SOCKET cli PROG ARG...\n");
+	return 2;
+}
+__NAMEDBENCH_C__
