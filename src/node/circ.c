@@ -456,8 +456,8 @@ same_48(const struct vx6_addr *a, const struct vx6_addr *b)
 	return a->family == 6 ? memcmp(a->ip, b->ip, 6) == 0 : memcmp(a->ip, b->ip, 3) == 0;
 }
 
-/* Circuits run over TCP (QUIC under transport = quic): every hop must be
- * able to extend to the address in the cell without a fallback. */
+/* The address of a relay in a cell: QUIC when it has one (and the policy
+ * allows), which the previous hop dials with TCP as its fallback. */
 static bool
 hop_addr(const struct vx6_node *n, const struct vx6_node_record *r, struct vx6_addr *out)
 {
@@ -579,7 +579,7 @@ circ_build(struct forward *f, const uint8_t owner_key[VX6_KEY_LEN], const struct
 	snprintf(c->path[relays].name, sizeof(c->path[relays].name), "owner");
 	c->first = named_link_to(n, c->path[0].node_id);
 	if (c->first == NULL)
-		c->first = link_dial(n, &c->path[0].addr, c->path[0].key, false);
+		c->first = link_dial_hop(n, &c->path[0].addr, c->path[0].key);
 	if (c->first == NULL) {
 		snprintf(why, whylen, "cannot reach the first relay");
 		vx6_idmap_free(&c->streams);

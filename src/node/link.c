@@ -359,6 +359,16 @@ link_dial(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected
 	return link_dial_addrs(n, to, 1, expected_key, diagnose);
 }
 
+struct link *
+link_dial_hop(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *key)
+{
+	struct vx6_addr cand[2] = { *to, *to };
+
+	/* Nodes under "auto" listen on both transports on one port. */
+	cand[1].transport = to->transport == VX6_TRANSPORT_QUIC ? VX6_TRANSPORT_TCP : VX6_TRANSPORT_QUIC;
+	return link_dial_addrs(n, cand, 2, key, false);
+}
+
 /* A QUIC dial under "auto" got no answer: the same link goes on over TCP,
  * so whoever waits on it (forwards, circuits, RPCs) never notices. Called
  * once the QUIC connection is over (qlink_gc), outside its callbacks. */

@@ -746,21 +746,22 @@ node_pick_dial(struct vx6_node *n, const struct vx6_addr *addrs, size_t count, s
 bool
 node_circuit_addr(const struct vx6_node *n, const struct vx6_addr *addrs, size_t count, struct vx6_addr *out)
 {
-	uint8_t want = n->cfg.transport == VX6_POLICY_QUIC ? VX6_TRANSPORT_QUIC : VX6_TRANSPORT_TCP;
-
-	for (size_t i = 0; i < count; i++) {
-		struct vx6_addr c[2];
-		size_t m = addrs[i].transport == VX6_TRANSPORT_AUTO ? 2 : 1;
-		c[0] = c[1] = addrs[i];
-		if (m == 2) {
-			c[0].transport = VX6_TRANSPORT_TCP;
-			c[1].transport = VX6_TRANSPORT_QUIC;
-		}
-		for (size_t k = 0; k < m; k++)
-			if (c[k].transport == want) {
-				*out = c[k];
+	/* QUIC first unless the policy is tcp; a hop dials it with TCP on the
+	 * same port as its fallback (link_dial_hop). */
+	for (int pass = 0; pass < 2; pass++) {
+		uint8_t want = pass == 0 ? VX6_TRANSPORT_QUIC : VX6_TRANSPORT_TCP;
+		if ((want == VX6_TRANSPORT_QUIC && n->cfg.transport == VX6_POLICY_TCP) ||
+		    (want == VX6_TRANSPORT_TCP && n->cfg.transport == VX6_POLICY_QUIC))
+			continue;
+		for (size_t i = 0; i < count; i++) {
+			struct vx6_addr c = addrs[i];
+			if (c.transport == VX6_TRANSPORT_AUTO)
+				c.transport = want;
+			if (c.transport == want) {
+				*out = c;
 				return true;
 			}
+		}
 	}
 	return false;
 }

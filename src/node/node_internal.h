@@ -426,7 +426,8 @@ size_t node_concrete_addrs(const struct vx6_node *n, const struct vx6_addr *a, s
 bool node_pick_dial(struct vx6_node *n, const struct vx6_addr *addrs, size_t count, struct vx6_addr *primary,
     struct vx6_addr *fallback, bool *has_fallback);
 bool node_quic_failed(struct vx6_node *n, const struct vx6_addr *a);
-/* The address a circuit extends to: QUIC under transport = quic, else TCP. */
+/* The address a circuit extends to: QUIC unless transport = tcp (a hop
+ * falls back to TCP on the same port, link_dial_hop), else TCP. */
 bool node_circuit_addr(const struct vx6_node *n, const struct vx6_addr *addrs, size_t count, struct vx6_addr *out);
 void node_note_quic_failed(struct vx6_node *n, const struct vx6_addr *a);
 void node_note_quic_ok(struct vx6_node *n, const struct vx6_addr *a);
@@ -449,6 +450,9 @@ struct link *link_dial(struct vx6_node *n, const struct vx6_addr *to, const uint
 struct link *link_dial_addrs(struct vx6_node *n, const struct vx6_addr *addrs, size_t count,
     const uint8_t *expected_key, bool diagnose);
 void link_fallback_tcp(struct link *l);
+/* A circuit hop's address (a record's QUIC or TCP one): dialed under this
+ * node's policy, a QUIC one with TCP on the same port as the fallback. */
+struct link *link_dial_hop(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *key);
 /* A QUIC session to `to` without fallback (forward re-probes). */
 struct link *link_probe_quic(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key);
 /* Closes retired links nothing uses any more. */

@@ -496,7 +496,7 @@ extend(struct hop *h, const struct vx6_cell *cell)
 	vx6_node_id_from_key(id, e.key);
 	l = named_link_to(n, id);
 	if (l == NULL)
-		l = link_dial(n, &e.addr, e.key, false);
+		l = link_dial_hop(n, &e.addr, e.key);
 	if (l == NULL) {
 		send_truncated(h, VX6_TRUNCATED_NEXT_GONE, "cannot reach the next hop");
 		hop_destroy(h, "cannot reach the next hop");
