@@ -18,6 +18,8 @@ short_id(const uint8_t id[VX6_NODE_ID_LEN], char out[17])
 	out[16] = '\0';
 }
 
+static void link_probe_up(struct link *l);
+
 static void
 on_established(void *ud)
 {
@@ -46,6 +48,10 @@ on_established(void *ud)
 	else
 		NLOG_INFO(n, "session %s %s (node %s) established: Noise %s, %s", l->outbound ? "to" : "from",
 		    l->remote_text, nid, info.pattern == VX6_NOISE_IK ? "IK" : "XX", vx6_aead_name(info.aead));
+	if (l->fell_back)
+		l->reprobe_at = node_now(n) + (uint64_t)n->cfg.limits.quic_reprobe_s * 1000000000ULL;
+	if (l->is_probe)
+		link_probe_up(l);
 	named_link_established(l);
 	relay_link_established(l);
 	circ_link_established(l);
@@ -385,6 +391,7 @@ link_fallback_tcp(struct link *l)
 		return;
 	}
 	snprintf(quic_text, sizeof(quic_text), "%s", l->remote_text);
+	l->quic_addr = l->remote;
 	node_note_quic_failed(n, &l->remote);
 	n->quic_fallbacks++;
 	vx6_idmap_del(&n->quic_links, (uint64_t)(uintptr_t)vx6_ts_quic(l->session));
@@ -556,9 +563,75 @@ link_probe_quic(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *ex
 	if (n->n_links >= n->cfg.limits.max_sessions)
 		return NULL;
 	l = qlink_dial(n, to, expected_key, VX6_QUIC_FALLBACK_AFTER);
-	if (l)
+	if (l) {
 		link_set_key(l, expected_key, false);
+		l->is_probe = true;
+	}
 	return l;
+}
+
+static bool
+forward_owns(const struct vx6_node *n, const struct link *l)
+{
+	for (const struct forward *f = n->forwards; f; f = f->next)
+		if (f->link == l || f->probe == l)
+			return true;
+	return false;
+}
+
+static bool
+wants_reprobe(const struct vx6_node *n, const struct link *l)
+{
+	return l->fell_back && l->established && !l->over && !l->retire && l->outbound &&
+	    n->cfg.transport == VX6_POLICY_AUTO && !forward_owns(n, l);
+}
+
+uint64_t
+link_reprobe_expiry(struct vx6_node *n)
+{
+	uint64_t next = VX6_TIME_NEVER;
+
+	for (const struct link *l = n->links; l; l = l->next)
+		if (wants_reprobe(n, l) && l->reprobe_at < next)
+			next = l->reprobe_at;
+	return next;
+}
+
+void
+link_reprobe_timer(struct vx6_node *n, uint64_t now)
+{
+	for (struct link *l = n->links; l; l = l->next) {
+		struct vx6_session_info info;
+		if (!wants_reprobe(n, l) || l->reprobe_at > now)
+			continue;
+		l->reprobe_at = now + (uint64_t)n->cfg.limits.quic_reprobe_s * 1000000000ULL;
+		vx6_ts_info(l->session, &info);
+		/* New links go to the head of the list: this walk never meets them. */
+		if (link_probe_quic(n, &l->quic_addr, info.peer_key) != NULL)
+			NLOG_DEBUG(n, "session to %s: trying QUIC again", l->remote_text);
+	}
+}
+
+/* A QUIC probe came up: fallen-back sessions to that node retire (they
+ * close once idle), and dials there use QUIC again. */
+static void
+link_probe_up(struct link *l)
+{
+	struct vx6_node *n = l->node;
+	struct vx6_session_info info;
+
+	vx6_ts_info(l->session, &info);
+	node_note_quic_ok(n, &l->remote);
+	for (struct link *m = n->links; m; m = m->next) {
+		struct vx6_session_info mi;
+		if (m == l || !m->fell_back || m->over || m->retire || !m->established || forward_owns(n, m))
+			continue;
+		vx6_ts_info(m->session, &mi);
+		if (memcmp(mi.peer_key, info.peer_key, VX6_KEY_LEN) != 0)
+			continue;
+		m->retire = true;
+		NLOG_INFO(n, "QUIC to %s works again: the TCP session closes once idle", l->remote_text);
+	}
 }
 
 void

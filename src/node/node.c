@@ -433,6 +433,9 @@ node_after_event(struct vx6_node *n)
 	e = forward_expiry(n);
 	if (e < next)
 		next = e;
+	e = link_reprobe_expiry(n);
+	if (e < next)
+		next = e;
 	if (next != n->timer_at) {
 		n->timer_at = next;
 		n->io->set_timer(n->io_ud, next);
@@ -622,6 +625,7 @@ vx6_node_timer(struct vx6_node *n)
 	circ_timer(n, now);
 	relay_timer(n, now);
 	forward_timer(n, now);
+	link_reprobe_timer(n, now);
 	node_after_event(n);
 }
 

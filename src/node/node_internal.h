@@ -112,6 +112,9 @@ struct link {
 	 * when it gets no answer (link_fallback_tcp). */
 	bool has_fallback, fallback_pending, fell_back;
 	struct vx6_addr fallback;
+	struct vx6_addr quic_addr;   /* after a fallback: the QUIC address to probe */
+	uint64_t reprobe_at;         /* after a fallback: when to try QUIC again */
+	bool is_probe;               /* a QUIC session that replaces fallen-back ones */
 	bool retire;                 /* close once no stream uses it (streams moved on) */
 	struct link *next;
 };
@@ -457,6 +460,11 @@ struct link *link_dial_hop(struct vx6_node *n, const struct vx6_addr *to, const 
 struct link *link_probe_quic(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key);
 /* Closes retired links nothing uses any more. */
 void link_retire_idle(struct vx6_node *n);
+/* Links that fell back to TCP (other than forwards', which probe on their
+ * own) try QUIC again every quic_reprobe_s; a QUIC session that comes up
+ * retires them. */
+uint64_t link_reprobe_expiry(struct vx6_node *n);
+void link_reprobe_timer(struct vx6_node *n, uint64_t now);
 struct link *link_accept(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote);
 void link_flush(struct link *l);
 void link_on_read(struct link *l, struct vx6_chunk *c, int status, const char *detail);

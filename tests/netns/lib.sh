@@ -100,7 +100,7 @@ ns_addr_add() { ip -n "$(ns_name "$1")" addr add "$2" dev eth0 nodad || fail "ca
 ns_addr_del() { ip -n "$(ns_name "$1")" addr del "$2" dev eth0 || fail "cannot delete $2 from $1"; }
 
 # ns_reach NAME ADDR PORT: a TCP connect from NAME to [ADDR]:PORT succeeds
-# within 2 s (no ping here: iputils is not a test dependency).
+# within 2 s.
 # (QUIC nodes have no TCP port: their hosts are probed with ping.)
 ns_reach() {
 	if [ "${VX6_TEST_TRANSPORT:-tcp}" = tcp ]; then
