@@ -8,7 +8,7 @@ build_pkgs="cmake make pkg-config gcc clang libsodium-dev libuv1-dev libsqlite3-
   libjansson-dev libinih-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev"
 test_pkgs="libcmocka-dev libclang-rt-14-dev curl python3 openssh-server openssh-client
   redis-server redis-tools postgresql postgresql-client nginx-light socat iproute2 nftables
-  procps psmisc jq iputils-ping"
+  procps psmisc jq iputils-ping iptables libnetfilter-queue-dev"
 bench_pkgs="openssh-server openssh-client socat procps time"
 
 case "$what" in

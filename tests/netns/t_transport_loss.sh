@@ -26,9 +26,17 @@
 #          endless deterministic byte stream; "echo\n" → echoes.
 #   client: connect --service app --addr '[owner]:4242' (one forward).
 #
-# No added delay: the kernel here has no netem, and nftables' `queue`
-# expression (for an NFQUEUE delayer) is not built in (`nft add rule ...
-# queue num N` fails with ENOENT), so the path is loss only, RTT ~0.1 ms.
+# Delay: the kernel here has no netem, and nftables' `queue` expression is
+# not built in (`nft add rule ... queue num N` fails with ENOENT), but the
+# xt NFQUEUE target of ip6tables is. When VX6_NFQ_DELAY_BIN names the
+# delayer (tests/helpers/nfq_delay.c; CMake builds it when libnetfilter_queue
+# is found and passes its path), each host gets
+#          `ip6tables -A INPUT -s <other host> -j NFQUEUE --queue-num 17`
+# and an nfq_delay holding every such packet NFQ_DELAY_MS (10) ms: RTT
+# ~20 ms. On the receiving side on purpose: a packet held in the sender's
+# OUTPUT hook is still charged to its socket, and TCP Small Queues / the
+# UDP send buffer would throttle the sender to a few packets per delay.
+# Without the delayer: loss only, RTT ~0.1 ms (said in the output).
 #
 # For each transport (tcp, then quic, both nodes restarted with it):
 # 1. The client's session to the owner is of that transport.
@@ -42,6 +50,11 @@
 #    p50 / p90 / p99 / max latency, bulk MiB and MiB/s, drops.
 . "$(dirname "$0")/lib.sh"
 need jq nft timeout "$PY"
+NFQ_DELAY_BIN=${VX6_NFQ_DELAY_BIN:-}
+NFQ_DELAY_MS=10
+if [ -n "$NFQ_DELAY_BIN" ]; then
+	need "$NFQ_DELAY_BIN" ip6tables ping
+fi
 
 R=$(printf '%x:%x' $((RANDOM | 0x1000)) $(($$ & 0xffff | 0x1000)))
 OWNER_IP=fd42:$R::1
@@ -198,6 +211,34 @@ nft_counts() {
 			END { print c[1] + c[2], c[3] + c[4] }'
 }
 
+# ---- delay (when the delayer is available): one nfq_delay per host
+# namespace (NFQUEUE is per namespace), on the receiving side (see above).
+NFQ_PIDS=()
+nfq_alive() {
+	local p
+	for p in "${NFQ_PIDS[@]}"; do kill -0 "$p" 2>/dev/null || return 1; done
+}
+DELAY_NOTE="no added delay (VX6_NFQ_DELAY_BIN not set: tests/helpers/nfq_delay not built)"
+if [ -n "$NFQ_DELAY_BIN" ]; then
+	for h in owner client; do
+		case $h in owner) peer=$CLIENT_IP ;; *) peer=$OWNER_IP ;; esac
+		bg ip netns exec "$(ns_name "$h")" "$NFQ_DELAY_BIN" -q 17 -d "$NFQ_DELAY_MS" -r "$T/nfq-$h.ready" 2>"$T/nfq-$h.log"
+		NFQ_PIDS+=("$BG_PID")
+		EXTRA_LOGS+=("$T/nfq-$h.log")
+		wait_until 10 "nfq_delay in $h" test -e "$T/nfq-$h.ready"
+		nsx "$h" ip6tables -A INPUT -s "$peer" -j NFQUEUE --queue-num 17 ||
+			fail "ip6tables -j NFQUEUE does not work in $h"
+	done
+	# Informational (not asserted): ping -U gives user-to-user times (the
+	# default kernel receive timestamp is taken before the INPUT hook).
+	rtt=$(nsx client ping -U -6 -c 5 -i 0.1 -q "$OWNER_IP" 2>&1 | awk -F'[/ =]+' '/^rtt/ { print $7 }')
+	[ -n "$rtt" ] || fail "ping from client to owner through the delayers failed"
+	DELAY_NOTE="${NFQ_DELAY_MS} ms added each way by nfq_delay (ping -U avg rtt $rtt ms)"
+	say "delay: $DELAY_NOTE"
+else
+	say "NOTE: $DELAY_NOTE"
+fi
+
 bg ip netns exec "$(ns_name owner)" "$PY" "$T/app.py" "$APP" >"$T/app.log" 2>&1
 EXTRA_LOGS+=("$T/app.log")
 wait_until 20 "the app server in owner" ns_port_accepts owner "$APP"
@@ -246,6 +287,7 @@ for tr in tcp quic; do
 	[ "$(jq -r .bad <<<"$r")" = 0 ] || fail "$tr: $(jq -r .bad <<<"$r") echo replies differ from their request: $r"
 	[ "$(jq -r .bulk_bytes <<<"$r")" -ge $((1024 * 1024)) ] || fail "$tr: only $(jq -r .bulk_bytes <<<"$r") bulk bytes: $r"
 	[ "$nd" -gt 0 ] || fail "$tr: the loss rule dropped no packet during the measurement"
+	nfq_alive || fail "$tr: an nfq_delay process died during the measurement (see its log)"
 	say "$tr: $N_REQ echoes under bulk, ${LOSS_PCT}% loss ($nd of $np packets dropped, $(awk -v a="$nd" -v b="$np" 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }') %): $(jq -r '"p50 \(.p50*100|round/100) ms, p90 \(.p90*100|round/100) ms, p99 \(.p99*100|round/100) ms, max \(.max*100|round/100) ms; bulk \(.bulk_bytes/1048576*10|round/10) MiB in \(.bulk_s*10|round/10) s (\(.bulk_bytes/1048576/.bulk_s*10|round/10) MiB/s), intact"' <<<"$r") [${ms} ms]"
 	vx client connect close "127.0.0.1:$LP" >/dev/null 2>>"$T/client.cli.err" || fail "$tr: connect close failed"
 	for h in client owner; do
@@ -254,7 +296,7 @@ for tr in tcp quic; do
 	done
 done
 
-printf 'RESULT t_transport_loss (%s%% loss each way, no added delay; latency of 16-byte echoes during a bulk download on the same forward, not asserted):\n' "$LOSS_PCT"
+printf 'RESULT t_transport_loss (%s%% loss each way, %s; latency of 16-byte echoes during a bulk download on the same forward, not asserted):\n' "$LOSS_PCT" "$DELAY_NOTE"
 for tr in tcp quic; do
 	jq -r '"  \(.label):  p50 \(.p50*100|round/100) ms  p90 \(.p90*100|round/100) ms  p99 \(.p99*100|round/100) ms  max \(.max*100|round/100) ms   bulk \(.bulk_bytes/1048576/.bulk_s*10|round/10) MiB/s"' <<<"${OUT[$tr]}"
 done
