@@ -119,6 +119,9 @@ struct vx6_quic {
 	ngtcp2_path_storage old_paths[QUIC_OLD_PATHS];
 	uint32_t nold;
 	uint64_t old_until;
+	/* Either side: a path change is being validated until about then;
+	 * unanswered probes do not mean a dead peer meanwhile. */
+	uint64_t path_grace_until;
 	bool local_any;          /* client bound to an unspecified local address */
 	uint64_t now;
 	uint64_t hs_deadline;
@@ -1470,6 +1473,10 @@ settings_init(struct vx6_quic *q, ngtcp2_settings *st, ngtcp2_transport_params *
 	st->initial_ts = now;
 	st->max_tx_udp_payload_size = VX6_QUIC_MAX_DGRAM;
 	st->handshake_timeout = UINT64_MAX;   /* our own deadline, see hs_deadline */
+	/* BBR (v2): paced by the measured bottleneck rate and RTT, not by
+	 * loss, so random loss on a path does not collapse throughput as it
+	 * does with loss-based Cubic/Reno (bench/quic-loss.sh). */
+	st->cc_algo = QUIC_CC_ALGO;
 	/* No window auto-tuning past what the configuration grants: the
 	 * windows are the memory bound a node operator chose. */
 	st->max_window = q->cfg.settings.session_window;
@@ -1772,6 +1779,7 @@ track_path(struct vx6_quic *q)
 	path_store(&q->old_paths[q->nold++ % QUIC_OLD_PATHS], &q->cur_path.path);
 	path_store(&q->cur_path, cur);
 	q->old_until = q->now + old_path_window(q);
+	q->path_grace_until = q->now + QUIC_PATH_GRACE;
 }
 
 static int
@@ -1786,6 +1794,7 @@ cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
 	(void)res;
 	if (q->server && q->nold > 0)
 		q->old_until = q->now + old_path_window(q);   /* a new validation may follow */
+	q->path_grace_until = q->now + QUIC_PATH_GRACE;
 	return 0;
 }
 
@@ -1888,7 +1897,7 @@ vx6_quic_handle_expiry(struct vx6_quic *q, uint64_t now)
 	if (rv == 0 && q->state == Q_OPEN) {
 		ngtcp2_conn_stat cs;
 		ngtcp2_conn_get_conn_stat(q->conn, &cs);
-		if (cs.pto_count >= QUIC_MAX_PTO)
+		if (cs.pto_count >= QUIC_MAX_PTO && now >= q->path_grace_until)
 			return end(q, VX6_ERR_TIMEOUT, "the peer stopped answering (%zu probes unacknowledged)",
 			    cs.pto_count);
 	}
@@ -1919,6 +1928,7 @@ vx6_quic_migrate(struct vx6_quic *q, const struct vx6_addr *local, uint64_t now)
 	q->now = now;
 	/* Immediate: the old address is gone, so there is nothing to wait
 	 * for; ngtcp2 still validates the new path. */
+	q->path_grace_until = now + QUIC_PATH_GRACE;
 	rv = ngtcp2_conn_initiate_immediate_migration(q->conn, &path, now);
 	switch (rv) {
 	case 0:

@@ -46,6 +46,13 @@
  * gone: with PTO doubling that is ~63 PTOs of silence (~2 s on a LAN,
  * ~10 s at 100 ms RTT), long before the idle timeout. */
 #define QUIC_MAX_PTO 6
+/* ns after a path change (migration, NAT rebinding) during which that rule
+ * is off: validating the new path and re-probing it takes more PTOs; the
+ * idle timeout still applies. */
+#define QUIC_PATH_GRACE (10ULL * 1000000000ULL)
+#ifndef QUIC_CC_ALGO
+#define QUIC_CC_ALGO NGTCP2_CC_ALGO_BBR
+#endif
 #define QUIC_OLD_PATHS 4               /* server: previous client paths remembered */
 #define QUIC_OLD_PATH_WINDOW (6ULL * 1000000000ULL)   /* ns: at least this long (see quic.c) */
 
