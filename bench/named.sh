@@ -49,6 +49,9 @@
 # Not a test: it never fails on a slow number, only when something does not
 # work (a node does not join, a name does not resolve, a fetch fails).
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+ME=bench-named
 
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")/.."
@@ -69,17 +72,7 @@ WARMUP=10           # unrecorded rounds before each phase
 CTL_PAUSE_US=5000   # between control-socket rounds: keeps DHT RPCs per peer
                     # session under the 200/s admission rate (PROTOCOL.md 12.3)
 
-declare -A NPID=()
-die() {
-	local n
-	echo "bench-named: $*" >&2
-	for n in "${!NPID[@]}"; do
-		kill -0 "${NPID[$n]}" 2>/dev/null ||
-			echo "bench-named: vx6 node $n is no longer running; its log ends: $(tail -n 3 "$T/$n.log" 2>/dev/null)" >&2
-	done
-	exit 1
-}
-log() { printf '[bench-named %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+declare -A NPID=()   # vx6 node -> pid
 
 for v in NODES REPS COLD_RUNS SEED; do
 	[[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v=${!v}: must be a positive number"
@@ -94,16 +87,10 @@ command -v cc >/dev/null || missing+=("cc (gcc)")
 command -v jq >/dev/null || missing+=("jq (Debian package jq)")
 command -v ps >/dev/null || missing+=("ps (Debian package procps)")
 [ "$HTTPD" = c ] || command -v python3 >/dev/null || missing+=("python3")
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "bench-named: missing required programs (scripts/deps.sh bench installs them):" >&2
-	printf '  - %s\n' "${missing[@]}" >&2
-	exit 1
-fi
+exit_if_missing them
 
 mkdir -p "$OUT"
-if [ ! -x "$B" ] || [ bench/vx6bench.c -nt "$B" ]; then
-	cc -O2 -g -Wall -Wextra -pthread -o "$B" bench/vx6bench.c || die "cannot compile bench/vx6bench.c"
-fi
+build_vx6bench
 # The timing client lives at the end of this script; rebuilt when its
 # source changed.
 sed -n "/^: <<'__NAMEDBENCH_C__'\$/,/^__NAMEDBENCH_C__\$/p" "$SELF" | sed '1d;$d' >"$OUT/namedbench.c.new"
@@ -120,7 +107,7 @@ T=$(mktemp -d /tmp/vx6-bench-named.XXXXXX)
 PIDS=()
 
 cleanup() {
-	local rc=$? p n st crashed=""
+	local rc=$? p
 	trap - EXIT INT TERM
 	for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
 	for _ in $(seq 100); do
@@ -130,46 +117,29 @@ cleanup() {
 		sleep 0.05
 	done
 	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	for n in "${!NPID[@]}"; do
-		st=0; wait "${NPID[$n]}" 2>/dev/null || st=$?
-		[ "$st" = 0 ] || crashed+=" $n (exit status $st$( [ "$st" -gt 128 ] && echo ", signal $((st - 128))"))"
-	done
+	reap_nodes
 	wait 2>/dev/null || true
-	if [ -n "$crashed" ]; then
-		echo "bench-named: WARNING: vx6 node(s) did not stop cleanly:$crashed; logs in $OUT/named-logs/" >&2
+	if [ -n "$CRASHED" ]; then
+		echo "bench-named: WARNING: vx6 node(s) did not stop cleanly:$CRASHED; logs in $OUT/named-logs/" >&2
 	fi
-	if [ -n "$crashed" ] || [ "$rc" != 0 ]; then
+	if [ -n "$CRASHED" ] || [ "$rc" != 0 ]; then
 		rm -rf "$OUT/named-logs"; mkdir -p "$OUT/named-logs"
 		cp "$T"/*.log "$T"/*.err "$T"/*.txt "$OUT/named-logs/" 2>/dev/null || true
 		[ "$rc" != 0 ] && echo "bench-named: logs copied to $OUT/named-logs/" >&2
 	else
 		rm -rf "$OUT/named-logs"
 	fi
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		echo "bench-named: kept $T" >&2
-	else
-		rm -rf "$T"
-	fi
+	drop_tmp
 	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port() { "$B" freeport; }
-vx6() { "$V" --home "$T/$1" "${@:2}"; }
-sj() { vx6 "$1" status --json 2>/dev/null | jq -r "$2"; }
-
-wait_node() {
-	for _ in $(seq 400); do vx6 "$1" status >/dev/null 2>&1 && return 0; sleep 0.025; done
-	die "vx6 node $1 did not start: $(tail -n 20 "$T/$1.log")"
-}
 wait_joined() {
 	for _ in $(seq 600); do [ "$(sj "$1" .named.joined)" = true ] && return 0; sleep 0.05; done
 	die "vx6 node $1 did not join within 30 s: $(sj "$1" .named.bootstrap)"
 }
 
-# machine_busy: busy ticks of the whole machine (all CPUs).
-machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 # node_ticks: utime+stime of every vx6 node of this run.
 node_ticks() {
 	local n t=0 s f
@@ -199,16 +169,7 @@ stats() {
 		function q(p,  k) { k = int(p * NR + 0.999999); if (k < 1) k = 1; if (k > NR) k = NR; return v[k] }
 		END { if (NR == 0) print "- - - - 0"; else printf "%.3f %.3f %.3f %.3f %d\n", q(0.5), q(0.9), q(0.99), s / NR, NR }'
 }
-fmt() { awk -v x="$1" -v d="${2:-1}" 'BEGIN { if (x == "" || x == "-") print "-"; else printf "%.*f", d, x }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.1f", a - b }'; }
-table() {
-	awk -F'|' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
-		if (NF > nf) nf = NF; n = NR }
-		END { for (r = 1; r <= n; r++) { line = ""
-			for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? "%-*s" : "  %*s", w[i], c[r, i])
-			print line } }'
-}
 
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 log "temp dir $T; load average $START_LOAD; $NODES nodes, $REPS rounds, $COLD_RUNS cold rounds"
@@ -368,11 +329,8 @@ phase_end cold
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------ report
-CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || COMMIT="$COMMIT (src/ modified)"
+describe_run
 COMMIT=${BENCH_VX6_COMMIT:-$COMMIT}
-VX6_VERSION=$("$V" --version 2>&1 | head -n1)
 AEAD=$(sj "$C" '[.sessions[] | select(.state == "established") | .aead] | unique | join(",")')
 SERVER_DESC="built-in HTTP/1.0 responder (namedbench httpd), ${BODY}-byte body"
 [ "$HTTPD" = python ] && SERVER_DESC="python3 -m http.server ($(python3 -V 2>&1)), ${BODY}-byte index.html"

@@ -45,6 +45,9 @@
 # Requires: vx6 built with QUIC, cc (unless VX6BENCH_BIN is given), sshd,
 # ssh, ssh-keygen, jq, ps (procps).
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+ME=bench-quic
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -59,24 +62,11 @@ PAR=${BENCH_PAR:-4}
 COLD_RUNS=${BENCH_COLD_RUNS:-10}
 REPEAT=${BENCH_REPEAT:-3}
 
-die() { echo "bench-quic: $*" >&2; exit 1; }
-log() { printf '[bench-quic %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-case $QBYTES in
-*[Gg]) BYTES=$(( ${QBYTES%?} * 1024 * 1024 * 1024 )) ;;
-*[Mm]) BYTES=$(( ${QBYTES%?} * 1024 * 1024 )) ;;
-*[Kk]) BYTES=$(( ${QBYTES%?} * 1024 )) ;;
-*[0-9]) BYTES=$QBYTES ;;
-*) die "BENCH_QUIC_BYTES=$QBYTES: use a number with an optional K, M or G suffix" ;;
-esac
-[ "$BYTES" -gt 0 ] || die "BENCH_QUIC_BYTES must be positive"
-for v in PINGS CONNS PAR COLD_RUNS REPEAT; do
-	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: must be a positive number"
-done
+parse_bytes BENCH_QUIC_BYTES "$QBYTES"
+need_positive PINGS CONNS PAR COLD_RUNS REPEAT
 
 # ------------------------------------------------------------ prerequisites
-SSHD=$(command -v sshd || true)
-[ -n "$SSHD" ] || { [ -x /usr/sbin/sshd ] && SSHD=/usr/sbin/sshd; } || true
+find_sshd
 missing=()
 [ -x "$V" ] || missing+=("$V (build it: make build, or set VX6_BIN)")
 [ -n "${VX6BENCH_BIN:-}" ] || command -v cc >/dev/null || missing+=("cc (gcc), or set VX6BENCH_BIN")
@@ -84,19 +74,13 @@ missing=()
 for b in ssh ssh-keygen; do command -v $b >/dev/null || missing+=("$b (openssh-client)"); done
 command -v jq >/dev/null || missing+=("jq (Debian package jq)")
 command -v ps >/dev/null || missing+=("ps (Debian package procps)")
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "bench-quic: missing required programs (scripts/deps.sh bench installs most of them):" >&2
-	printf '  - %s\n' "${missing[@]}" >&2
-	exit 1
-fi
+exit_if_missing "most of them"
 
 mkdir -p "$OUT"
 if [ -n "${VX6BENCH_BIN:-}" ]; then
 	[ -x "$B" ] || die "VX6BENCH_BIN=$B is not executable"
-elif [ ! -x "$B" ] || [ bench/vx6bench.c -nt "$B" ]; then
-	# The same load tool as bench/run.sh and bench/relay.sh.
-	mkdir -p "$(dirname "$B")"
-	cc -O2 -g -Wall -Wextra -pthread -o "$B" bench/vx6bench.c || die "cannot compile bench/vx6bench.c"
+else
+	build_vx6bench   # the same load tool as bench/run.sh and bench/relay.sh
 fi
 
 TCK=$(getconf CLK_TCK)
@@ -104,37 +88,12 @@ T=$(mktemp -d /tmp/vx6-bench-quic.XXXXXX)
 PIDS=()        # long-lived processes started here (roots of process trees)
 GROUPS_=()     # process groups of cold-start commands
 
-# descendants ROOT...: the roots and every descendant process, one per line.
-descendants() {
-	ps -e -o pid=,ppid= | awk -v roots="$*" '
-		BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
-		{ par[$1] = $2 }
-		END {
-			do { changed = 0
-				for (p in par) if (!(p in keep) && (par[p] in keep)) { keep[p] = 1; changed = 1 }
-			} while (changed)
-			for (p in keep) print p
-		}'
-}
-
 cleanup() {
-	local rc=$? all p g i alive
+	local rc=$? g
 	trap - EXIT INT TERM
 	for g in "${GROUPS_[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
 	if [ ${#PIDS[@]} -gt 0 ]; then
-		# Leaves first (the ssh client ends its sshd session), then the rest.
-		all=$(descendants "${PIDS[@]}")
-		for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
-		for p in $all; do
-			case " ${PIDS[*]} " in *" $p "*) ;; *) kill -TERM "$p" 2>/dev/null || true ;; esac
-		done
-		for _ in $(seq 100); do
-			alive=0
-			for p in $all; do kill -0 "$p" 2>/dev/null && alive=1; done
-			[ $alive = 0 ] && break
-			sleep 0.05
-		done
-		for p in $all; do kill -KILL "$p" 2>/dev/null || true; done
+		kill_trees   # leaves first (the ssh client ends its sshd session), then the rest
 		wait 2>/dev/null || true
 	fi
 	for g in "${GROUPS_[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
@@ -143,42 +102,11 @@ cleanup() {
 		cp "$T"/*.log "$T"/*.out "$T"/*.json "$OUT/quic-logs/" 2>/dev/null || true
 		echo "bench-quic: logs copied to $OUT/quic-logs/" >&2
 	fi
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		echo "bench-quic: kept $T" >&2
-	else
-		rm -rf "$T"
-	fi
+	drop_tmp
 	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-port() { "$B" freeport; }
-
-# is_listening PORT: a TCP listener on PORT (any address).
-is_listening() {
-	local hex
-	hex=$(printf '%04X' "$1")
-	awk -v h=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
-		/proc/net/tcp /proc/net/tcp6
-}
-
-wait_listening() {
-	for _ in $(seq 200); do is_listening "$1" && return 0; sleep 0.025; done
-	die "nothing listens on port $1 ($2)"
-}
-
-# ticks ROOT...: utime+stime+cutime+cstime summed over the process trees.
-ticks() {
-	local t=0 p s f
-	for p in $(descendants "$@"); do
-		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-		s=${s##*) }
-		read -r -a f <<<"$s"
-		t=$(( t + f[11] + f[12] + f[13] + f[14] ))
-	done
-	echo "$t"
-}
 
 # ticks_each ROOT...: "pid ticks" for every process of the trees.
 ticks_each() {
@@ -191,16 +119,7 @@ ticks_each() {
 	done
 }
 
-# machine_busy: busy ticks of the whole machine (all CPUs) from /proc/stat.
-machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 now_ns() { date +%s%N; }
-
-vx6() { "$V" --home "$T/$1" "${@:2}"; }
-
-wait_node() {
-	for _ in $(seq 400); do vx6 "$1" status >/dev/null 2>&1 && return 0; sleep 0.025; done
-	die "vx6 node $1 did not start: $(tail -n 20 "$T/$1.log")"
-}
 
 # sessions_of NODE TRANSPORT: the node's sessions over that transport.
 sessions_of() {
@@ -217,31 +136,12 @@ wait_sessions() {   # wait_sessions NODE TRANSPORT N
 	die "node $1 still has ${n:-?} $2 sessions (expected $3)"
 }
 
-fmt() { awk -v x="$1" -v d="${2:-1}" 'BEGIN { if (x == "" || x == "-") print "-"; else printf "%.*f", d, x }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-# table: '|'-separated lines in, aligned columns out (first column left-aligned).
-table() {
-	awk -F'|' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
-		if (NF > nf) nf = NF; n = NR }
-		END { for (r = 1; r <= n; r++) { line = ""
-			for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? "%-*s" : "  %*s", w[i], c[r, i])
-			print line } }'
-}
-median() { tr ' ' '\n' | awk NF | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-spread() { tr ' ' '\n' | awk NF | sort -n | awk -v d="${1:-0}" 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR == 0) print "-"; else printf "%.*f-%.*f", d, lo, d, hi }'; }
-
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$(now_ns)
 log "temp dir $T; load average $START_LOAD; $REPEAT passes of $((BYTES / 1048576)) MiB bulk, $PINGS pings, $CONNS connections per path; $COLD_RUNS cold runs"
 
 # ------------------------------------------------------------------ servers
-P_SRC=$(port); P_ECHO=$(port)
-"$B" source "$P_SRC" "$BYTES" >"$T/source.out" 2>&1 &
-PID_SRC=$!; PIDS+=("$PID_SRC")
-"$B" echo "$P_ECHO" >"$T/echo.out" 2>&1 &
-PID_ECHOSRV=$!; PIDS+=("$PID_ECHOSRV")
-wait_listening "$P_SRC" "bulk source"
-"$B" wait "$P_ECHO" 5000 || die "echo server does not answer"
+start_servers
 
 # --------------------------------------------------------------- vx6 nodes
 P_A=$(port); P_B=$(port)
@@ -280,44 +180,8 @@ QUIC_HS=$(grep -o 'established: QUIC.*' "$T/b.log" | head -n1 | sed 's/establish
 THREADS_A=$(ls /proc/$PID_A/task | wc -l); THREADS_B=$(ls /proc/$PID_B/task | wc -l)
 
 # ---------------------------------------------------------------------- ssh
-P_SSHD=$(port)
-mkdir -m 700 "$T/ssh"
-ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/host_key" -C bench-host
-ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/id" -C bench-user
-cp "$T/ssh/id.pub" "$T/ssh/authorized_keys"
-cat >"$T/ssh/sshd_config" <<EOF
-Port $P_SSHD
-ListenAddress 127.0.0.1
-HostKey $T/ssh/host_key
-AuthorizedKeysFile $T/ssh/authorized_keys
-PidFile none
-UsePAM no
-StrictModes no
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-AllowTcpForwarding yes
-X11Forwarding no
-PrintMotd no
-UseDNS no
-Compression no
-Ciphers aes128-gcm@openssh.com
-MaxStartups 100:30:200
-LogLevel ERROR
-EOF
-if [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ]; then
-	mkdir -p -m 0755 /run/sshd   # sshd's privilege-separation directory, as the package creates it
-fi
-"$SSHD" -D -e -f "$T/ssh/sshd_config" 2>"$T/sshd.log" &
-PID_SSHD=$!; PIDS+=("$PID_SSHD")
-wait_listening "$P_SSHD" "sshd (log: $(cat "$T/sshd.log" 2>/dev/null))"
-
-SSH_OPTS=(-F /dev/null -N -p "$P_SSHD" -i "$T/ssh/id" -o IdentitiesOnly=yes -o BatchMode=yes
-	-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o GlobalKnownHostsFile=/dev/null
-	-o Compression=no -o ExitOnForwardFailure=yes -o LogLevel=ERROR -o ControlMaster=no
-	-c aes128-gcm@openssh.com)
-SSH_DEST=$(id -un)@127.0.0.1
+start_sshd aes128-gcm@openssh.com
+SSH_OPTS+=(-c aes128-gcm@openssh.com)
 PORT_BULK[ssh]=$(port); PORT_ECHO[ssh]=$(port)
 ssh "${SSH_OPTS[@]}" -L "127.0.0.1:${PORT_BULK[ssh]}:127.0.0.1:$P_SRC" \
 	-L "127.0.0.1:${PORT_ECHO[ssh]}:127.0.0.1:$P_ECHO" "$SSH_DEST" 2>"$T/ssh.log" &
@@ -455,10 +319,7 @@ END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(( ($(now_ns) - T_START) / 1000000000 ))
 
 # ------------------------------------------------------------------ report
-CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || COMMIT="$COMMIT (src/ modified)"
-VX6_VERSION=$("$V" --version 2>&1 | head -n1)
+describe_run
 SSH_VERSION=$(ssh -V 2>&1 | cut -d, -f1)
 [ "$V" = "$ROOT/build/vx6" ] || COMMIT="$COMMIT (source tree; binary $V)"
 NGTCP2_VERSION=$(pkg-config --modversion libngtcp2 2>/dev/null || echo '?')

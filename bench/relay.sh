@@ -26,12 +26,16 @@
 #   BENCH_RELAY_PINGS      1-byte round trips per latency run [BENCH_PINGS or 10000]
 #   BENCH_RELAY_REPEAT     passes over bulk and latency (medians) [BENCH_REPEAT or 3]
 #   BENCH_RELAY_COLD_RUNS  setup-time runs per path (median) [BENCH_COLD_RUNS or 10]
+#   BENCH_RELAY_TRANSPORT  node-to-node transport of every node: tcp, quic, auto [tcp]
 #   BENCH_KEEP=1           keep the temp dir (logs, configs) for debugging
 #   BENCH_VX6              the vx6 binary [build/vx6]
 #
 # Requires: build/vx6, cc, socat, jq, ps (procps). Not a test: it never fails
 # on a slow number, only when something does not work.
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+ME=bench-relay
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -45,28 +49,9 @@ REPEAT=${BENCH_RELAY_REPEAT:-${BENCH_REPEAT:-3}}
 COLD_RUNS=${BENCH_RELAY_COLD_RUNS:-${BENCH_COLD_RUNS:-10}}
 
 declare -A NPID=()   # vx6 node -> pid
-die() {
-	local n
-	echo "bench-relay: $*" >&2
-	for n in "${!NPID[@]}"; do
-		kill -0 "${NPID[$n]}" 2>/dev/null ||
-			echo "bench-relay: vx6 node $n is no longer running; its log ends: $(tail -n 3 "$T/$n.log" 2>/dev/null)" >&2
-	done
-	exit 1
-}
-log() { printf '[bench-relay %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-case $RELAY_BYTES in
-*[Gg]) BYTES=$(( ${RELAY_BYTES%?} * 1024 * 1024 * 1024 )) ;;
-*[Mm]) BYTES=$(( ${RELAY_BYTES%?} * 1024 * 1024 )) ;;
-*[Kk]) BYTES=$(( ${RELAY_BYTES%?} * 1024 )) ;;
-*[0-9]) BYTES=$RELAY_BYTES ;;
-*) die "BENCH_RELAY_BYTES=$RELAY_BYTES: use a number with an optional K, M or G suffix" ;;
-esac
-[ "$BYTES" -gt 0 ] || die "BENCH_RELAY_BYTES must be positive"
-for v in PINGS REPEAT COLD_RUNS; do
-	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: must be a positive number"
-done
+parse_bytes BENCH_RELAY_BYTES "$RELAY_BYTES"
+need_positive PINGS REPEAT COLD_RUNS
 
 # ------------------------------------------------------------ prerequisites
 missing=()
@@ -75,98 +60,46 @@ command -v cc >/dev/null || missing+=("cc (gcc)")
 command -v socat >/dev/null || missing+=("socat (Debian package socat)")
 command -v jq >/dev/null || missing+=("jq (Debian package jq)")
 command -v ps >/dev/null || missing+=("ps (Debian package procps)")
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "bench-relay: missing required programs (scripts/deps.sh bench installs them):" >&2
-	printf '  - %s\n' "${missing[@]}" >&2
-	exit 1
-fi
+exit_if_missing them
 
 mkdir -p "$OUT"
-# The same load tool as bench/run.sh; rebuilt only when the source is newer.
-if [ ! -x "$B" ] || [ bench/vx6bench.c -nt "$B" ]; then
-	cc -O2 -g -Wall -Wextra -pthread -o "$B" bench/vx6bench.c || die "cannot compile bench/vx6bench.c"
-fi
+build_vx6bench   # the same load tool as bench/run.sh
 
 TCK=$(getconf CLK_TCK)
 T=$(mktemp -d /tmp/vx6-bench-relay.XXXXXX)
 PIDS=()        # long-lived processes started here (roots of process trees)
 GROUPS_=()     # process groups of setup-time commands
-
-# descendants ROOT...: the roots and every descendant process, one per line.
-descendants() {
-	ps -e -o pid=,ppid= | awk -v roots="$*" '
-		BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
-		{ par[$1] = $2 }
-		END {
-			do { changed = 0
-				for (p in par) if (!(p in keep) && (par[p] in keep)) { keep[p] = 1; changed = 1 }
-			} while (changed)
-			for (p in keep) print p
-		}'
-}
+LOGS_HINT=$OUT/relay-logs/
 
 cleanup() {
-	local rc=$? all p g i n st alive crashed=""
+	local rc=$? g
 	trap - EXIT INT TERM
 	for g in "${GROUPS_[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
+	CRASHED=""
 	if [ ${#PIDS[@]} -gt 0 ]; then
-		all=$(descendants "${PIDS[@]}")
-		for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
-		# Descendants (socat's forked children) once; a second SIGTERM makes a
-		# vx6 node stop without waiting, so the roots get only the first.
-		for p in $all; do
-			case " ${PIDS[*]} " in *" $p "*) ;; *) kill -TERM "$p" 2>/dev/null || true ;; esac
-		done
-		# vx6 nodes close their sessions and circuits first: give them 5 s.
-		for _ in $(seq 100); do
-			alive=0
-			for p in $all; do kill -0 "$p" 2>/dev/null && alive=1; done
-			[ $alive = 0 ] && break
-			sleep 0.05
-		done
-		for p in $all; do kill -KILL "$p" 2>/dev/null || true; done
-		# A vx6 node must exit 0 on SIGTERM; anything else is reported.
-		for n in "${!NPID[@]}"; do
-			st=0; wait "${NPID[$n]}" 2>/dev/null || st=$?
-			[ "$st" = 0 ] || crashed+=" $n (exit status $st$( [ "$st" -gt 128 ] && echo ", signal $((st - 128))"))"
-		done
+		# Descendants (socat's forked children) get one SIGTERM; vx6 nodes close
+		# their sessions and circuits first: up to 5 s.
+		kill_trees
+		reap_nodes   # a vx6 node must exit 0 on SIGTERM; anything else is reported
 		wait 2>/dev/null || true
 	fi
 	for g in "${GROUPS_[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
-	if [ -n "$crashed" ]; then
-		echo "bench-relay: WARNING: vx6 node(s) did not stop cleanly:$crashed; logs in $OUT/relay-logs/" >&2
+	if [ -n "$CRASHED" ]; then
+		echo "bench-relay: WARNING: vx6 node(s) did not stop cleanly:$CRASHED; logs in $OUT/relay-logs/" >&2
 		echo "bench-relay: (status 139 = SIGSEGV; see \"Relays\" in docs/BENCHMARKS.md for the known relay use-after-free)" >&2
 	fi
-	if [ -n "$crashed" ] || [ "$rc" != 0 ]; then
+	if [ -n "$CRASHED" ] || [ "$rc" != 0 ]; then
 		rm -rf "$OUT/relay-logs"; mkdir -p "$OUT/relay-logs"
 		cp "$T"/*.log "$T"/*.out "$T"/*.json "$OUT/relay-logs/" 2>/dev/null || true
 		[ "$rc" != 0 ] && echo "bench-relay: logs copied to $OUT/relay-logs/" >&2
 	else
 		rm -rf "$OUT/relay-logs"   # from an earlier run
 	fi
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		echo "bench-relay: kept $T" >&2
-	else
-		rm -rf "$T"
-	fi
+	drop_tmp
 	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-port() { "$B" freeport; }
-
-is_listening() {
-	local hex
-	hex=$(printf '%04X' "$1")
-	awk -v h=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
-		/proc/net/tcp /proc/net/tcp6
-}
-
-wait_listening() {
-	for _ in $(seq 200); do is_listening "$1" && return 0; sleep 0.025; done
-	die "nothing listens on port $1 ($2); logs in $OUT/relay-logs/"
-}
 
 # ticks_us ROOT...: "user system" ticks (with reaped children's) summed over
 # the process trees.
@@ -181,42 +114,12 @@ ticks_us() {
 	echo "$u $s"
 }
 
-# machine_busy: busy ticks of the whole machine (all CPUs) from /proc/stat.
-machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-
-hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
-
-vx6() { "$V" --home "$T/$1" "${@:2}"; }
-sj() { vx6 "$1" status --json 2>/dev/null | jq -r "$2"; }
-
-wait_node() {
-	for _ in $(seq 400); do vx6 "$1" status >/dev/null 2>&1 && return 0; sleep 0.025; done
-	die "vx6 node $1 did not start: $(tail -n 20 "$T/$1.log")"
-}
-
-fmt() { awk -v x="$1" -v d="${2:-1}" 'BEGIN { if (x == "" || x == "-") print "-"; else printf "%.*f", d, x }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-table() {
-	awk -F'|' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
-		if (NF > nf) nf = NF; n = NR }
-		END { for (r = 1; r <= n; r++) { line = ""
-			for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? "%-*s" : "  %*s", w[i], c[r, i])
-			print line } }'
-}
-median() { tr ' ' '\n' | awk NF | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-spread() { tr ' ' '\n' | awk NF | sort -n | awk -v d="${1:-0}" 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR == 0) print "-"; else printf "%.*f-%.*f", d, lo, d, hi }'; }
 
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 log "temp dir $T; load average $START_LOAD; $REPEAT passes of $((BYTES / 1048576)) MiB bulk and $PINGS pings per path; $COLD_RUNS setup runs"
 
 # ------------------------------------------------------------------ servers
-P_SRC=$(port); P_ECHO=$(port)
-"$B" source "$P_SRC" "$BYTES" >"$T/source.out" 2>&1 &
-PID_SRC=$!; PIDS+=("$PID_SRC")
-"$B" echo "$P_ECHO" >"$T/echo.out" 2>&1 &
-PID_ECHOSRV=$!; PIDS+=("$PID_ECHOSRV")
-wait_listening "$P_SRC" "bulk source"
-"$B" wait "$P_ECHO" 5000 || die "echo server does not answer"
+start_servers
 
 # --------------------------------------------------------------- vx6 nodes
 # set_relay HOME KEY VALUE: KEY = VALUE in the [relay] section of config.ini.
@@ -232,12 +135,15 @@ NODES=(a r1 r2 r3 c)
 RELAYS=(r1 r2 r3)
 declare -A NPORT
 NPORT[a]=$(port)
-vx6 a init --name a --listen "[::1]:${NPORT[a]}" --no-probe >/dev/null
+# Node-to-node transport of every node (BENCH_RELAY_TRANSPORT: tcp, quic
+# or auto; the recorded results are tcp).
+RT=${BENCH_RELAY_TRANSPORT:-tcp}
+vx6 a init --name a --listen "[::1]:${NPORT[a]}" --transport "$RT" --no-probe >/dev/null
 for n in r1 r2 r3 c; do
 	NPORT[$n]=$(port)
 	extra=(); [ "$n" = c ] || extra=(--relay)
 	vx6 "$n" init --name "$n" --listen "[::1]:${NPORT[$n]}" --peer "[::1]:${NPORT[a]}" \
-		--no-probe "${extra[@]}" >/dev/null
+		--transport "$RT" --no-probe "${extra[@]}" >/dev/null
 	set_relay "$n" allow_loopback yes
 	set_relay "$n" same_prefix_paths yes
 done
@@ -511,10 +417,7 @@ SETUP[tcp]=-; BUILD[tcp]=-
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------ report
-CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || COMMIT="$COMMIT (src/ modified)"
-VX6_VERSION=$("$V" --version 2>&1 | head -n1)
+describe_run
 SOCAT_VERSION=$(socat -V 2>/dev/null | awk '/socat version/ { print $3; exit }')
 
 verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "PASS" : "MISS" }'; }

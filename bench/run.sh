@@ -27,6 +27,9 @@
 # socat, ps (procps). Not a test: it never fails on a slow number, only when
 # something does not work.
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+ME=bench
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -41,21 +44,10 @@ PAR=${BENCH_PAR:-4}
 COLD_RUNS=${BENCH_COLD_RUNS:-10}
 REPEAT=${BENCH_REPEAT:-3}
 
-die() { echo "bench: $*" >&2; exit 1; }
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-case $BENCH_BYTES in
-*[Gg]) BYTES=$(( ${BENCH_BYTES%?} * 1024 * 1024 * 1024 )) ;;
-*[Mm]) BYTES=$(( ${BENCH_BYTES%?} * 1024 * 1024 )) ;;
-*[Kk]) BYTES=$(( ${BENCH_BYTES%?} * 1024 )) ;;
-*[0-9]) BYTES=$BENCH_BYTES ;;
-*) die "BENCH_BYTES=$BENCH_BYTES: use a number with an optional K, M or G suffix" ;;
-esac
-[ "$BYTES" -gt 0 ] || die "BENCH_BYTES must be positive"
+parse_bytes BENCH_BYTES "$BENCH_BYTES"
 
 # ------------------------------------------------------------ prerequisites
-SSHD=$(command -v sshd || true)
-[ -n "$SSHD" ] || { [ -x /usr/sbin/sshd ] && SSHD=/usr/sbin/sshd; } || true
+find_sshd
 missing=()
 [ -x "$V" ] || missing+=("$V (build it: make build)")
 command -v cc >/dev/null || missing+=("cc (gcc)")
@@ -63,32 +55,16 @@ command -v cc >/dev/null || missing+=("cc (gcc)")
 for b in ssh ssh-keygen; do command -v $b >/dev/null || missing+=("$b (openssh-client)"); done
 command -v socat >/dev/null || missing+=("socat (Debian package socat)")
 command -v ps >/dev/null || missing+=("ps (Debian package procps)")
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "bench: missing required programs (scripts/deps.sh bench installs them):" >&2
-	printf '  - %s\n' "${missing[@]}" >&2
-	exit 1
-fi
+exit_if_missing them
 
 mkdir -p "$OUT"
-cc -O2 -g -Wall -Wextra -pthread -o "$B" bench/vx6bench.c || die "cannot compile bench/vx6bench.c"
+build_vx6bench
 
 TCK=$(getconf CLK_TCK)
 T=$(mktemp -d /tmp/vx6-bench.XXXXXX)
 PIDS=()        # long-lived processes started here (roots of process trees)
 GROUPS_=()     # process groups of cold-start commands
-
-# descendants ROOT...: the roots and every descendant process, one per line.
-descendants() {
-	ps -e -o pid=,ppid= | awk -v roots="$*" '
-		BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
-		{ par[$1] = $2 }
-		END {
-			do { changed = 0
-				for (p in par) if (!(p in keep) && (par[p] in keep)) { keep[p] = 1; changed = 1 }
-			} while (changed)
-			for (p in keep) print p
-		}'
-}
+LOGS_HINT=$T
 
 cleanup() {
 	local rc=$? all p g i
@@ -108,165 +84,72 @@ cleanup() {
 		for p in $all; do kill -KILL "$p" 2>/dev/null || true; done
 		wait 2>/dev/null || true
 	fi
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		echo "bench: kept $T" >&2
-	else
-		rm -rf "$T"
-	fi
+	drop_tmp
 	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port() { "$B" freeport; }
-
-# is_listening PORT: a TCP listener on 127.0.0.1:PORT (or any address).
-is_listening() {
-	local hex
-	hex=$(printf '%04X' "$1")
-	awk -v h=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
-		/proc/net/tcp /proc/net/tcp6
-}
-
-wait_listening() {
-	for _ in $(seq 200); do is_listening "$1" && return 0; sleep 0.025; done
-	die "nothing listens on port $1 ($2); logs in $T"
-}
-
-# ticks ROOT...: utime+stime+cutime+cstime summed over the process trees.
-ticks() {
-	local t=0 p s f
-	for p in $(descendants "$@"); do
-		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-		s=${s##*) }
-		read -r -a f <<<"$s"
-		t=$(( t + f[11] + f[12] + f[13] + f[14] ))
-	done
-	echo "$t"
-}
-
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
-
-vx6() { "$V" --home "$@"; }
-
-wait_node() {
-	for _ in $(seq 200); do vx6 "$1" status >/dev/null 2>&1 && return 0; sleep 0.025; done
-	die "vx6 node $1 did not start: $(tail -n 20 "$1.log")"
-}
 
 sessions_of() { vx6 "$1" status 2>/dev/null | awk '/^sessions/ { print $2 }'; }
 
-wait_sessions() {   # wait_sessions HOME N
+wait_sessions() {   # wait_sessions NODE N
 	for _ in $(seq 400); do [ "$(sessions_of "$1")" = "$2" ] && return 0; sleep 0.025; done
 	die "node $1 still has $(sessions_of "$1") sessions (expected $2)"
 }
-
-fmt() { awk -v x="$1" -v d="${2:-1}" 'BEGIN { if (x == "" || x == "-") print "-"; else printf "%.*f", d, x }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-# table: '|'-separated lines in, aligned columns out (first column left-aligned).
-table() {
-	awk -F'|' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
-		if (NF > nf) nf = NF; n = NR }
-		END { for (r = 1; r <= n; r++) { line = ""
-			for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? "%-*s" : "  %*s", w[i], c[r, i])
-			print line } }'
-}
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 log "temp dir $T; $REPEAT passes of $((BYTES / 1048576)) MiB bulk, $PINGS pings, $CONNS connections; $COLD_RUNS cold runs"
 
 # ------------------------------------------------------------------ servers
-P_SRC=$(port); P_ECHO=$(port)
-"$B" source "$P_SRC" "$BYTES" >"$T/source.out" 2>&1 &
-PID_SRC=$!; PIDS+=($PID_SRC)
-"$B" echo "$P_ECHO" >"$T/echo.out" 2>&1 &
-PID_ECHOSRV=$!; PIDS+=($PID_ECHOSRV)
-wait_listening "$P_SRC" "bulk source"
-"$B" wait "$P_ECHO" 5000 || die "echo server does not answer"
+start_servers
 
 # ---------------------------------------------------------------------- vx6
 P_A=$(port); P_B=$(port)
-vx6 "$T/a" init --name a --listen "[::1]:$P_A" >/dev/null
-vx6 "$T/b" init --name b --listen "[::1]:$P_B" >/dev/null
+vx6 a init --name a --listen "[::1]:$P_A" --transport tcp >/dev/null
+vx6 b init --name b --listen "[::1]:$P_B" --transport tcp >/dev/null
 "$V" --home "$T/a" node 2>"$T/a.log" &   # not via vx6(): $! must be the node itself
 PID_A=$!; PIDS+=($PID_A)
 "$V" --home "$T/b" node 2>"$T/b.log" &
 PID_B=$!; PIDS+=($PID_B)
-wait_node "$T/a"; wait_node "$T/b"
+wait_node a; wait_node b
 sleep 0.5
 RSS_A0=$(rss_kib $PID_A); RSS_B0=$(rss_kib $PID_B)
 
-vx6 "$T/a" service add --name bench --target "127.0.0.1:$P_SRC" >/dev/null
-vx6 "$T/a" service add --name echo --target "127.0.0.1:$P_ECHO" >/dev/null
-KEY_A=$(vx6 "$T/a" identity --json | sed -n 's/.*"public_key": *"\([^"]*\)".*/\1/p')
+vx6 a service add --name bench --target "127.0.0.1:$P_SRC" >/dev/null
+vx6 a service add --name echo --target "127.0.0.1:$P_ECHO" >/dev/null
+KEY_A=$(vx6 a identity --json | sed -n 's/.*"public_key": *"\([^"]*\)".*/\1/p')
 [ -n "$KEY_A" ] || die "cannot read node a's public key"
 VX_BULK=$(port); VX_ECHO=$(port); VX_COLD=$(port)
-vx6 "$T/b" connect --service bench --addr "[::1]:$P_A" --listen "127.0.0.1:$VX_BULK" \
+vx6 b connect --service bench --addr "[::1]:$P_A" --listen "127.0.0.1:$VX_BULK" \
 	--peer-key "$KEY_A" --detach >"$T/connect-bulk.out" || die "vx6 connect failed: $(cat "$T/connect-bulk.out")"
-wait_sessions "$T/a" 1
+wait_sessions a 1
 sleep 0.5
 RSS_A1=$(rss_kib $PID_A); RSS_B1=$(rss_kib $PID_B)
-vx6 "$T/b" connect --service echo --addr "[::1]:$P_A" --listen "127.0.0.1:$VX_ECHO" \
+vx6 b connect --service echo --addr "[::1]:$P_A" --listen "127.0.0.1:$VX_ECHO" \
 	--peer-key "$KEY_A" --detach >"$T/connect-echo.out" || die "vx6 connect failed: $(cat "$T/connect-echo.out")"
 "$B" wait "$VX_ECHO" 10000 || die "no round trip through vx6; logs in $T"
 VX_AEAD=$(grep -o 'established: Noise [A-Z]*, [a-z0-9-]*' "$T/b.log" | head -n1 | sed 's/established: //')
 
 # Node c: the same forwards as b, but it offers only ChaCha20-Poly1305.
 P_C=$(port)
-vx6 "$T/c" init --name c --listen "[::1]:$P_C" >/dev/null
+vx6 c init --name c --listen "[::1]:$P_C" --transport tcp >/dev/null
 sed -i 's/^aead = .*/aead = chacha20-poly1305/' "$T/c/config.ini"
 grep -q '^aead = chacha20-poly1305' "$T/c/config.ini" || die "cannot set aead in node c's config.ini"
 "$V" --home "$T/c" node 2>"$T/c.log" &
 PID_C=$!; PIDS+=($PID_C)
-wait_node "$T/c"
+wait_node c
 CC_BULK=$(port); CC_ECHO=$(port)
-vx6 "$T/c" connect --service bench --addr "[::1]:$P_A" --listen "127.0.0.1:$CC_BULK" \
+vx6 c connect --service bench --addr "[::1]:$P_A" --listen "127.0.0.1:$CC_BULK" \
 	--peer-key "$KEY_A" --detach >"$T/connect-cc.out" || die "vx6 connect failed: $(cat "$T/connect-cc.out")"
-vx6 "$T/c" connect --service echo --addr "[::1]:$P_A" --listen "127.0.0.1:$CC_ECHO" \
+vx6 c connect --service echo --addr "[::1]:$P_A" --listen "127.0.0.1:$CC_ECHO" \
 	--peer-key "$KEY_A" --detach >>"$T/connect-cc.out" || die "vx6 connect failed: $(cat "$T/connect-cc.out")"
 "$B" wait "$CC_ECHO" 10000 || die "no round trip through vx6 node c; logs in $T"
 CC_AEAD=$(grep -o 'established: Noise [A-Z]*, [a-z0-9-]*' "$T/c.log" | head -n1 | sed 's/established: //')
 
 # ---------------------------------------------------------------------- ssh
-P_SSHD=$(port)
-mkdir -m 700 "$T/ssh"
-ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/host_key" -C bench-host
-ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/id" -C bench-user
-cp "$T/ssh/id.pub" "$T/ssh/authorized_keys"
-cat >"$T/ssh/sshd_config" <<EOF
-Port $P_SSHD
-ListenAddress 127.0.0.1
-HostKey $T/ssh/host_key
-AuthorizedKeysFile $T/ssh/authorized_keys
-PidFile none
-UsePAM no
-StrictModes no
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-AllowTcpForwarding yes
-X11Forwarding no
-PrintMotd no
-UseDNS no
-Compression no
-Ciphers aes128-gcm@openssh.com,chacha20-poly1305@openssh.com
-MaxStartups 100:30:200
-LogLevel ERROR
-EOF
-if [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ]; then
-	mkdir -p -m 0755 /run/sshd   # sshd's privilege-separation directory, as the package creates it
-fi
-"$SSHD" -D -e -f "$T/ssh/sshd_config" 2>"$T/sshd.log" &
-PID_SSHD=$!; PIDS+=($PID_SSHD)
-wait_listening "$P_SSHD" "sshd (log: $(cat "$T/sshd.log" 2>/dev/null))"
-
-SSH_OPTS=(-F /dev/null -N -p "$P_SSHD" -i "$T/ssh/id" -o IdentitiesOnly=yes -o BatchMode=yes
-	-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o GlobalKnownHostsFile=/dev/null
-	-o Compression=no -o ExitOnForwardFailure=yes -o LogLevel=ERROR -o ControlMaster=no)
-SSH_DEST=$(id -un)@127.0.0.1
+start_sshd aes128-gcm@openssh.com,chacha20-poly1305@openssh.com
 declare -A SSH_CIPHER=([ssh-aes]=aes128-gcm@openssh.com [ssh-cc]=chacha20-poly1305@openssh.com)
 declare -A PORT_BULK PORT_ECHO PID_OF
 for p in ssh-aes ssh-cc; do
@@ -362,7 +245,6 @@ for r in $(seq "$REPEAT"); do
 	for p in "${PATHS[@]}"; do connrate_once "$p"; done
 done
 
-spread() { tr ' ' '\n' | grep -v '^$' | sort -n | awk -v d="${1:-0}" 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR == 0) print "-"; else printf "%.*f-%.*f", d, lo, d, hi }'; }
 declare -A MIBS CPU ECPU P50 P99 CPS CCPU ECCPU
 for p in "${PATHS[@]}"; do
 	MIBS[$p]=$(median <<<"${R_MIBS[$p]}")
@@ -387,7 +269,7 @@ cold_runs() {   # cold_runs PATH PORT cold|coldwait CMD...: median ms over COLD_
 			fails=$((fails + 1))
 			log "cold start through $p: attempt failed ($fails), see $T/cold-$p.log"
 			[ $fails -le 3 ] || die "cold start through $p keeps failing: $(tail -n 5 "$T/cold-$p.log")"
-			[ "$p" = vx6 ] && { vx6 "$T/b" connect close "127.0.0.1:$cport" >/dev/null 2>&1 || true; }
+			[ "$p" = vx6 ] && { vx6 b connect close "127.0.0.1:$cport" >/dev/null 2>&1 || true; }
 			sleep 1
 			continue
 		fi
@@ -399,8 +281,8 @@ cold_runs() {   # cold_runs PATH PORT cold|coldwait CMD...: median ms over COLD_
 			for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.01; done
 		fi
 		if [ "$p" = vx6 ]; then
-			vx6 "$T/b" connect close "127.0.0.1:$cport" >/dev/null
-			wait_sessions "$T/b" "$VX_SESSIONS"; wait_sessions "$T/a" "$VX_SESSIONS_A"
+			vx6 b connect close "127.0.0.1:$cport" >/dev/null
+			wait_sessions b "$VX_SESSIONS"; wait_sessions a "$VX_SESSIONS_A"
 		fi
 		vals+=" $us"
 		n=$((n + 1))
@@ -409,7 +291,7 @@ cold_runs() {   # cold_runs PATH PORT cold|coldwait CMD...: median ms over COLD_
 	COLD[$p]=$(median <<<"$vals" | awk '{ printf "%.2f", $1 / 1000 }')
 }
 declare -A COLD_FAILS
-VX_SESSIONS=$(sessions_of "$T/b"); VX_SESSIONS_A=$(sessions_of "$T/a")
+VX_SESSIONS=$(sessions_of b); VX_SESSIONS_A=$(sessions_of a)
 log "cold first connection: vx6"
 cold_runs vx6 "$VX_COLD" coldwait "$V" --home "$T/b" connect --service echo --addr "[::1]:$P_A" \
 	--listen "127.0.0.1:$VX_COLD" --peer-key "$KEY_A" --detach
@@ -428,10 +310,7 @@ COLD[direct]=-; COLD[vx6-cc]=-
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------ report
-CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || COMMIT="$COMMIT (src/ modified)"
-VX6_VERSION=$("$V" --version 2>&1 | head -n1)
+describe_run
 SSH_VERSION=$(ssh -V 2>&1 | cut -d, -f1)
 SOCAT_VERSION=$(socat -V 2>/dev/null | awk '/socat version/ { print $3; exit }')
 
