@@ -64,8 +64,8 @@ print_human(json_t *st)
 			    app_duration(json_number_value(json_object_get(v, "age_s")), d, sizeof(d)));
 			if (json_object_get(v, "peer_key"))
 				printf("    peer %s  %s %s\n", str(v, "peer_key"), str(v, "pattern"), str(v, "aead"));
-			if (json_object_get(v, "transport_note"))
-				printf("    %s\n", str(v, "transport_note"));
+			if (json_object_get(v, "transport_why"))
+				printf("    transport: %s\n", str(v, "transport_why"));
 		}
 	}
 

@@ -46,6 +46,33 @@ counters_json(const struct node_counters *c)
 	return o;
 }
 
+/* Why a session runs over its transport, for `vx6 status`. */
+static const char *
+transport_why(struct vx6_node *n, const struct link *l)
+{
+	bool quic = vx6_ts_kind(l->session) == VX6_TRANSPORT_QUIC;
+
+	if (!l->outbound)
+		return quic ? "the peer dialed over QUIC" : "the peer dialed over TCP";
+	if (l->fell_back)
+		return "transport auto: QUIC got no answer, fell back to TCP (QUIC is re-probed)";
+	if (l->is_probe)
+		return "transport auto: QUIC works again (replaces a TCP fallback)";
+	switch (n->cfg.transport) {
+	case VX6_POLICY_TCP:
+		return quic ? "the address said quic://" : "transport = tcp";
+	case VX6_POLICY_QUIC:
+		return quic ? "transport = quic" : "the address said tcp://";
+	case VX6_POLICY_AUTO:
+		break;
+	}
+	if (quic)
+		return "transport auto: QUIC preferred";
+	if (node_quic_failed(n, &l->remote))
+		return "transport auto: QUIC failed at this address lately, TCP until it is re-tried";
+	return "transport auto: TCP (the address said tcp://, or the peer has no QUIC address)";
+}
+
 static json_t *
 session_json(struct vx6_node *n, const struct link *l, uint64_t now)
 {
@@ -57,6 +84,7 @@ session_json(struct vx6_node *n, const struct link *l, uint64_t now)
 	json_object_set_new(o, "remote", json_string(l->remote_text));
 	json_object_set_new(o, "direction", json_string(l->outbound ? "out" : "in"));
 	json_object_set_new(o, "transport", json_string(vx6_ts_name(l->session)));
+	json_object_set_new(o, "transport_why", json_string(transport_why(n, l)));
 	if (l->fell_back)
 		json_object_set_new(o, "transport_note", json_string("QUIC did not answer: fell back to TCP"));
 	json_object_set_new(o, "state", json_string(l->over ? "closing" :

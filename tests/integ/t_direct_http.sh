@@ -55,6 +55,13 @@ say "sessions and teardown"
 [ "$(sj owner '.sessions | length')" = 1 ] || fail "owner has $(sj owner '.sessions | length') sessions, want 1"
 [ "$(sj client '.sessions[0].state')" = established ] || fail "client session is not established"
 [ "$(sj client '.sessions[0].peer_node_id')" = "$(node_id owner)" ] || fail "client session's peer is not the owner"
+# The session runs over the nodes' transport, and status says why.
+[ "$(sj client '.sessions[0].transport')" = "$VX6_TEST_TRANSPORT" ] ||
+	fail "client session runs over $(sj client '.sessions[0].transport'), want $VX6_TEST_TRANSPORT"
+[ "$(sj client '.sessions[0].transport_why')" = "transport = $VX6_TEST_TRANSPORT" ] ||
+	fail "client session's transport_why is '$(sj client '.sessions[0].transport_why')'"
+[ "$(sj owner '.sessions[0].transport_why')" = "the peer dialed over $(tr a-z A-Z <<<"$VX6_TEST_TRANSPORT")" ] ||
+	fail "owner session's transport_why is '$(sj owner '.sessions[0].transport_why')'"
 wait_quiet 30 client owner
 [ "$(sj client '.forwards[0].connections_active')" = 0 ] || fail "forward still has active connections"
 [ "$(sj client '.forwards[0].connections_total')" = 51 ] ||
