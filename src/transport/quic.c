@@ -122,6 +122,7 @@ struct vx6_quic {
 	/* Either side: a path change is being validated until about then;
 	 * unanswered probes do not mean a dead peer meanwhile. */
 	uint64_t path_grace_until;
+	uint64_t last_rx;            /* a datagram for this connection arrived */
 	bool local_any;          /* client bound to an unspecified local address */
 	uint64_t now;
 	uint64_t hs_deadline;
@@ -1670,6 +1671,7 @@ vx6_quic_accept(struct vx6_quic_ep *ep, const struct vx6_quic_config *cfg, const
 	if (rc != 0 || q->cb_err != 0)
 		goto fail;
 	q->info.bytes_in += len;
+	q->last_rx = now;
 	q->info.records_in++;
 	dispatch(q);
 	return q;
@@ -1854,6 +1856,7 @@ vx6_quic_recv(struct vx6_quic *q, const struct vx6_addr *local, const struct vx6
 		q->local_any = false;
 	}
 	q->info.bytes_in += len;
+	q->last_rx = now;
 	q->info.records_in++;
 	guard_old_path(q, &path, &la, &ra);
 	rv = ngtcp2_conn_read_pkt(q->conn, &path, NULL, data, len, now);
@@ -1897,7 +1900,8 @@ vx6_quic_handle_expiry(struct vx6_quic *q, uint64_t now)
 	if (rv == 0 && q->state == Q_OPEN) {
 		ngtcp2_conn_stat cs;
 		ngtcp2_conn_get_conn_stat(q->conn, &cs);
-		if (cs.pto_count >= QUIC_MAX_PTO && now >= q->path_grace_until)
+		if (cs.pto_count >= QUIC_MAX_PTO && now >= q->path_grace_until &&
+		    now - q->last_rx >= QUIC_DEAD_SILENCE)
 			return end(q, VX6_ERR_TIMEOUT, "the peer stopped answering (%zu probes unacknowledged)",
 			    cs.pto_count);
 	}

@@ -46,6 +46,9 @@
  * gone: with PTO doubling that is ~63 PTOs of silence (~2 s on a LAN,
  * ~10 s at 100 ms RTT), long before the idle timeout. */
 #define QUIC_MAX_PTO 6
+/* ...and only when nothing at all came from the peer for this long: a busy
+ * peer whose acknowledgements are late is slow, not gone. */
+#define QUIC_DEAD_SILENCE (2ULL * 1000000000ULL)
 /* ns after a path change (migration, NAT rebinding) during which that rule
  * is off: validating the new path and re-probing it takes more PTOs; the
  * idle timeout still applies. */
