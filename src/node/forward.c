@@ -442,8 +442,6 @@ forward_link_established(struct forward *f, struct link *l)
 		NLOG_INFO(n, "pinned key %s for %s (trust on first use)", key, f->peer_text);
 	}
 	f->last_error[0] = '\0';
-	if (l->fell_back)
-		f->reprobe_at = node_now(n) + (uint64_t)n->cfg.limits.quic_reprobe_s * 1000000000ULL;
 	vx6_key_to_text(info.peer_key, key);
 	vx6_node_id_to_hex(info.peer_node_id, nid);
 	if (f->reply_id >= 0) {
@@ -596,76 +594,19 @@ forward_ctl_gone(struct vx6_node *n, uint64_t ctl_id)
 	}
 }
 
-/* --- transport auto: back to QUIC after a fallback (PROTOCOL §15.10) --- */
+/* --- transport auto: back to QUIC after a fallback (PROTOCOL §15.13) --- */
 
-static bool
-wants_reprobe(const struct forward *f)
-{
-	return !f->closing && f->probe == NULL && f->link && f->link->fell_back && f->link->established &&
-	    !f->link->over && !f->link->retire && f->node->cfg.transport == VX6_POLICY_AUTO;
-}
-
-uint64_t
-forward_expiry(struct vx6_node *n)
-{
-	uint64_t next = VX6_TIME_NEVER;
-
-	for (struct forward *f = n->forwards; f; f = f->next)
-		if (wants_reprobe(f) && f->reprobe_at < next)
-			next = f->reprobe_at;
-	return next;
-}
-
+/* A QUIC session to the owner replaced f's TCP fallback (link_probe_up):
+ * new streams go to it; the old one keeps its streams until they end. */
 void
-forward_timer(struct vx6_node *n, uint64_t now)
+forward_move_to(struct forward *f, struct link *l)
 {
-	for (struct forward *f = n->forwards; f; f = f->next) {
-		struct vx6_addr quic;
-		bool found = false;
-		if (!wants_reprobe(f) || f->reprobe_at > now)
-			continue;
-		f->reprobe_at = now + (uint64_t)n->cfg.limits.quic_reprobe_s * 1000000000ULL;
-		for (size_t i = 0; i < f->n_peer_addrs && !found; i++) {
-			struct vx6_addr c[2];
-			size_t m = node_concrete_addrs(n, &f->peer_addrs[i], c);
-			for (size_t k = 0; k < m && !found; k++)
-				if (c[k].transport == VX6_TRANSPORT_QUIC) {
-					quic = c[k];
-					found = true;
-				}
-		}
-		if (!found)
-			continue;
-		f->probe = link_probe_quic(n, &quic, f->have_key ? f->key : NULL);
-		if (f->probe)
-			NLOG_DEBUG(n, "forward %s: trying QUIC to %s again", f->listen_text, f->probe->remote_text);
-	}
-}
-
-void
-forward_probe_up(struct forward *f, struct link *l)
-{
-	struct vx6_node *n = f->node;
-	struct link *old = f->link;
-
-	f->probe = NULL;
-	node_note_quic_ok(n, &l->remote);
-	f->link = l;
-	if (old) {
-		old->retire = true;   /* its streams finish there; it closes once idle */
-		NLOG_INFO(n, "forward %s: QUIC to %s works again: new streams use it, the TCP session "
-		    "closes when its streams end", f->listen_text, l->remote_text);
-	}
 	json_t *ev = json_object();
+
+	NLOG_INFO(f->node, "forward %s: QUIC to %s works again: new streams use it, the TCP session "
+	    "closes when its streams end", f->listen_text, l->remote_text);
+	f->link = l;
 	if (ev)
 		json_object_set_new(ev, "transport", json_string("quic"));
 	forward_event(f, "transport-changed", ev);
-}
-
-void
-forward_probe_over(struct forward *f, struct link *l)
-{
-	(void)l;
-	f->probe = NULL;
-	f->reprobe_at = node_now(f->node) + (uint64_t)f->node->cfg.limits.quic_reprobe_s * 1000000000ULL;
 }

@@ -59,8 +59,6 @@ on_established(void *ud)
 		for (struct forward *f = n->forwards; f; f = f->next) {
 			if (f->link == l)
 				forward_link_established(f, l);
-			else if (f->probe == l)
-				forward_probe_up(f, l);
 		}
 	}
 }
@@ -230,8 +228,6 @@ on_closed(void *ud, int err, const char *reason)
 	for (struct forward *f = n->forwards; f; f = f->next) {
 		if (f->link == l)
 			forward_link_over(f, l);
-		else if (f->probe == l)
-			forward_probe_over(f, l);
 	}
 }
 
@@ -571,19 +567,10 @@ link_probe_quic(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *ex
 }
 
 static bool
-forward_owns(const struct vx6_node *n, const struct link *l)
-{
-	for (const struct forward *f = n->forwards; f; f = f->next)
-		if (f->link == l || f->probe == l)
-			return true;
-	return false;
-}
-
-static bool
 wants_reprobe(const struct vx6_node *n, const struct link *l)
 {
 	return l->fell_back && l->established && !l->over && !l->retire && l->outbound &&
-	    n->cfg.transport == VX6_POLICY_AUTO && !forward_owns(n, l);
+	    n->cfg.transport == VX6_POLICY_AUTO;
 }
 
 uint64_t
@@ -613,7 +600,8 @@ link_reprobe_timer(struct vx6_node *n, uint64_t now)
 }
 
 /* A QUIC probe came up: fallen-back sessions to that node retire (they
- * close once idle), and dials there use QUIC again. */
+ * close once idle), forwards on them move their new streams to it, and
+ * dials there use QUIC again. */
 static void
 link_probe_up(struct link *l)
 {
@@ -624,13 +612,20 @@ link_probe_up(struct link *l)
 	node_note_quic_ok(n, &l->remote);
 	for (struct link *m = n->links; m; m = m->next) {
 		struct vx6_session_info mi;
-		if (m == l || !m->fell_back || m->over || m->retire || !m->established || forward_owns(n, m))
+		bool moved = false;
+		if (m == l || !m->fell_back || m->over || m->retire || !m->established)
 			continue;
 		vx6_ts_info(m->session, &mi);
 		if (memcmp(mi.peer_key, info.peer_key, VX6_KEY_LEN) != 0)
 			continue;
 		m->retire = true;
-		NLOG_INFO(n, "QUIC to %s works again: the TCP session closes once idle", l->remote_text);
+		for (struct forward *f = n->forwards; f; f = f->next)
+			if (f->link == m && !f->closing) {
+				forward_move_to(f, l);
+				moved = true;
+			}
+		if (!moved)
+			NLOG_INFO(n, "QUIC to %s works again: the TCP session closes once idle", l->remote_text);
 	}
 }
 

@@ -430,9 +430,6 @@ node_after_event(struct vx6_node *n)
 	e = relay_expiry(n);
 	if (e < next)
 		next = e;
-	e = forward_expiry(n);
-	if (e < next)
-		next = e;
 	e = link_reprobe_expiry(n);
 	if (e < next)
 		next = e;
@@ -624,7 +621,6 @@ vx6_node_timer(struct vx6_node *n)
 	named_timer(n, now);
 	circ_timer(n, now);
 	relay_timer(n, now);
-	forward_timer(n, now);
 	link_reprobe_timer(n, now);
 	node_after_event(n);
 }

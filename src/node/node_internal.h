@@ -297,10 +297,6 @@ struct forward {
 	struct pump *waiting;        /* connections waiting for the session */
 	bool closing;
 	uint64_t conns_total, conns_active, refused, failed_sessions;
-	/* Transport auto: a QUIC session being tried while f->link is a TCP
-	 * fallback; when it comes up, new streams go to it. */
-	struct link *probe;
-	uint64_t reprobe_at;
 	uint64_t bytes_up, bytes_down;
 	uint64_t created_at;
 	char last_error[512];
@@ -456,13 +452,13 @@ void link_fallback_tcp(struct link *l);
 /* A circuit hop's address (a record's QUIC or TCP one): dialed under this
  * node's policy, a QUIC one with TCP on the same port as the fallback. */
 struct link *link_dial_hop(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *key);
-/* A QUIC session to `to` without fallback (forward re-probes). */
+/* A QUIC session to `to` without fallback (a re-probe after a fallback). */
 struct link *link_probe_quic(struct vx6_node *n, const struct vx6_addr *to, const uint8_t *expected_key);
 /* Closes retired links nothing uses any more. */
 void link_retire_idle(struct vx6_node *n);
-/* Links that fell back to TCP (other than forwards', which probe on their
- * own) try QUIC again every quic_reprobe_s; a QUIC session that comes up
- * retires them. */
+/* Links that fell back to TCP try QUIC again every quic_reprobe_s; a QUIC
+ * session that comes up retires them (closed once idle), and forwards that
+ * used them move their new streams to it. */
 uint64_t link_reprobe_expiry(struct vx6_node *n);
 void link_reprobe_timer(struct vx6_node *n, uint64_t now);
 struct link *link_accept(struct vx6_node *n, uint64_t conn_id, const struct vx6_addr *remote);
@@ -525,10 +521,7 @@ int forward_open(struct vx6_node *n, uint64_t ctl_id, int64_t reply_id, uint64_t
 void forward_on_accept(struct forward *f, uint64_t app_id);
 void forward_link_established(struct forward *f, struct link *l);
 void forward_link_over(struct forward *f, struct link *l);
-void forward_probe_up(struct forward *f, struct link *l);
-void forward_probe_over(struct forward *f, struct link *l);
-uint64_t forward_expiry(struct vx6_node *n);
-void forward_timer(struct vx6_node *n, uint64_t now);
+void forward_move_to(struct forward *f, struct link *l);
 void forward_close(struct forward *f, const char *why);
 void forward_on_listener_closed(struct forward *f);
 void forward_pump_gone(struct forward *f, struct pump *p);

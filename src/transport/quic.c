@@ -1497,6 +1497,20 @@ settings_init(struct vx6_quic *q, ngtcp2_settings *st, ngtcp2_transport_params *
 	tp->max_datagram_frame_size = QUIC_MAX_DGRAM_FRAME;
 }
 
+/* An ngtcp2 path over the caller's storage; false if either address
+ * cannot be one. */
+static bool
+make_path(ngtcp2_path *path, ngtcp2_sockaddr_union *la, ngtcp2_sockaddr_union *ra,
+    const struct vx6_addr *local, const struct vx6_addr *remote)
+{
+	path->local.addr = &la->sa;
+	path->local.addrlen = (ngtcp2_socklen)vx6_quic_sockaddr(local, la);
+	path->remote.addr = &ra->sa;
+	path->remote.addrlen = (ngtcp2_socklen)vx6_quic_sockaddr(remote, ra);
+	path->user_data = NULL;
+	return path->local.addrlen != 0 && path->remote.addrlen != 0;
+}
+
 static struct vx6_quic *
 conn_alloc(struct vx6_quic_ep *ep, const struct vx6_quic_config *cfg, const struct vx6_env *env,
     const struct vx6_session_cbs *cbs, void *ud, bool server, uint64_t now)
@@ -1577,13 +1591,8 @@ vx6_quic_connect(struct vx6_quic_ep *ep, const struct vx6_quic_config *cfg, cons
 	q = conn_alloc(ep, cfg, env, cbs, ud, false, now);
 	if (q == NULL)
 		return NULL;
-	path.local.addr = &la.sa;
-	path.local.addrlen = (ngtcp2_socklen)vx6_quic_sockaddr(local, &la);
-	path.remote.addr = &ra.sa;
-	path.remote.addrlen = (ngtcp2_socklen)vx6_quic_sockaddr(remote, &ra);
-	path.user_data = NULL;
 	q->local_any = vx6_addr_is_unspecified(local);
-	if (path.local.addrlen == 0 || path.remote.addrlen == 0)
+	if (!make_path(&path, &la, &ra, local, remote))
 		goto fail;
 	dcid.datalen = scid.datalen = QUIC_CIDLEN;
 	vx6_env_random(env, dcid.data, QUIC_CIDLEN);
@@ -1637,12 +1646,7 @@ vx6_quic_accept(struct vx6_quic_ep *ep, const struct vx6_quic_config *cfg, const
 		return NULL;
 	q->half_open = true;
 	ep->st.handshakes++;
-	path.local.addr = &la.sa;
-	path.local.addrlen = (ngtcp2_socklen)vx6_quic_sockaddr(local, &la);
-	path.remote.addr = &ra.sa;
-	path.remote.addrlen = (ngtcp2_socklen)vx6_quic_sockaddr(remote, &ra);
-	path.user_data = NULL;
-	if (path.local.addrlen == 0 || path.remote.addrlen == 0)
+	if (!make_path(&path, &la, &ra, local, remote))
 		goto fail;
 	scid.datalen = QUIC_CIDLEN;
 	do {
@@ -1842,12 +1846,7 @@ vx6_quic_recv(struct vx6_quic *q, const struct vx6_addr *local, const struct vx6
 		return q->err ? q->err : VX6_ERR_CLOSED;
 	if (data == NULL || len == 0)
 		return 0;
-	path.local.addr = &la.sa;
-	path.local.addrlen = (ngtcp2_socklen)vx6_quic_sockaddr(local, &la);
-	path.remote.addr = &ra.sa;
-	path.remote.addrlen = (ngtcp2_socklen)vx6_quic_sockaddr(remote, &ra);
-	path.user_data = NULL;
-	if (path.local.addrlen == 0 || path.remote.addrlen == 0)
+	if (!make_path(&path, &la, &ra, local, remote))
 		return 0;
 	if (q->local_any && !vx6_addr_is_unspecified(local)) {
 		/* A client bound to "any" learns its address from the first
