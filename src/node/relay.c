@@ -524,6 +524,36 @@ relay_link_established(struct link *l)
 
 /* --- cells arriving --- */
 
+/* Counts a cell in transit and queues it onwards (q, whose bytes not yet
+ * credited back to `from` are *unconsumed). Test builds may corrupt, repeat
+ * or drop every 10th cell, for tests that show it is caught; a dropped
+ * cell's credit goes back to `from` at once. */
+static void
+pass_on(struct hop *h, uint8_t cell[VX6_CELL_SIZE], struct vx6_chunkq *q, size_t *unconsumed,
+    struct link *from, uint32_t from_sid)
+{
+	h->bytes += VX6_CELL_SIZE;
+	h->node->relay_bytes += VX6_CELL_SIZE;
+#ifdef VX6_TEST_HOOKS
+	if (h->node->cfg.relay_misbehave && ++h->misbehave_count % 10 == 0) {
+		if (h->node->cfg.relay_misbehave == 1) {
+			cell[VX6_CELL_SIZE / 2] ^= 0x01;
+		} else if (h->node->cfg.relay_misbehave == 2) {
+			if (queue_cell(q, cell) == 0)
+				*unconsumed += VX6_CELL_SIZE;
+		} else {
+			vx6_ts_consumed(from->session, from_sid, VX6_CELL_SIZE);
+			return;
+		}
+	}
+#else
+	(void)from;
+	(void)from_sid;
+#endif
+	if (queue_cell(q, cell) == 0)
+		*unconsumed += VX6_CELL_SIZE;
+}
+
 /* Processes one whole cell from the client's side. */
 static void
 forward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
@@ -563,24 +593,7 @@ forward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
 		hop_tampered(h);
 		return;
 	}
-	h->bytes += VX6_CELL_SIZE;
-	h->node->relay_bytes += VX6_CELL_SIZE;
-#ifdef VX6_TEST_HOOKS
-	/* A misbehaving relay, for tests that show it is caught. */
-	if (h->node->cfg.relay_misbehave && ++h->misbehave_count % 10 == 0) {
-		if (h->node->cfg.relay_misbehave == 1) {
-			cell[VX6_CELL_SIZE / 2] ^= 0x01;
-		} else if (h->node->cfg.relay_misbehave == 2) {
-			if (queue_cell(&h->fwd_q, cell) == 0)
-				h->fwd_q_unconsumed += VX6_CELL_SIZE;
-		} else {
-			vx6_ts_consumed(h->prev->session, h->prev_sid, VX6_CELL_SIZE);
-			return;
-		}
-	}
-#endif
-	if (queue_cell(&h->fwd_q, cell) == 0)
-		h->fwd_q_unconsumed += VX6_CELL_SIZE;
+	pass_on(h, cell, &h->fwd_q, &h->fwd_q_unconsumed, h->prev, h->prev_sid);
 }
 
 /* Processes one whole cell from the owner's side. */
@@ -596,23 +609,7 @@ backward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
 		return;
 	}
 	vx6_cell_hop_wrap(&h->keys, cell);
-	h->bytes += VX6_CELL_SIZE;
-	h->node->relay_bytes += VX6_CELL_SIZE;
-#ifdef VX6_TEST_HOOKS
-	if (h->node->cfg.relay_misbehave && ++h->misbehave_count % 10 == 0) {
-		if (h->node->cfg.relay_misbehave == 1) {
-			cell[VX6_CELL_SIZE / 2] ^= 0x01;
-		} else if (h->node->cfg.relay_misbehave == 2) {
-			if (queue_cell(&h->bwd_q, cell) == 0)
-				h->bwd_q_unconsumed += VX6_CELL_SIZE;
-		} else {
-			vx6_ts_consumed(h->next->session, h->next_sid, VX6_CELL_SIZE);
-			return;
-		}
-	}
-#endif
-	if (queue_cell(&h->bwd_q, cell) == 0)
-		h->bwd_q_unconsumed += VX6_CELL_SIZE;
+	pass_on(h, cell, &h->bwd_q, &h->bwd_q_unconsumed, h->next, h->next_sid);
 }
 
 void
