@@ -110,6 +110,25 @@ ns_reach() {
 	fi
 }
 
+# ns_run_with_transport TR NAME...: starts each node with `transport = TR`,
+# making its home the first time (handshake timeout 5 s) and editing its
+# config.ini afterwards (the pins stay valid). The nodes must be stopped.
+ns_run_with_transport() {
+	local tr=$1 h
+	shift
+	for h in "$@"; do
+		if [ ! -d "$T/$h" ]; then
+			TRANSPORT_ARGS=(--transport "$tr")
+			ns_init_node "$h"
+			set_limit "$h" handshake_timeout_ms 5000
+		else
+			sed -i -E "s/^transport = .*/transport = $tr/" "$T/$h/config.ini"
+		fi
+		grep -qx "transport = $tr" "$T/$h/config.ini" || fail "$h's config.ini does not say transport = $tr"
+		ns_run_node "$h"
+	done
+}
+
 # ns_init_node NAME [PEER_ADDR...]: home $T/NAME for a node listening on
 # '[::]:4242' (its record lists the namespace's addresses), with the short
 # named-mode timing knobs of init_named.

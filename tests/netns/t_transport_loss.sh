@@ -247,18 +247,7 @@ declare -A OUT=()
 for tr in tcp quic; do
 	# Both nodes with this transport only (homes made once, then the policy
 	# edited; the client's pin of the owner's key stays valid).
-	for h in owner client; do
-		if [ ! -d "$T/$h" ]; then
-			# shellcheck disable=SC2034 # read by ns_init_node
-			TRANSPORT_ARGS=(--transport "$tr")
-			ns_init_node "$h"
-			set_limit "$h" handshake_timeout_ms 5000
-		else
-			sed -i -E "s/^transport = .*/transport = $tr/" "$T/$h/config.ini"
-		fi
-		grep -qx "transport = $tr" "$T/$h/config.ini" || fail "$h's config.ini does not say transport = $tr"
-		ns_run_node "$h"
-	done
+	ns_run_with_transport "$tr" owner client
 	vx owner service list 2>/dev/null | grep -qw app ||
 		vx owner service add --name app --target "127.0.0.1:$APP" >/dev/null || fail "service add app on owner failed"
 	out=$(timeout "$(scaled 30)" "$VX6_BIN" --home "$T/client" connect --service app --addr "[$OWNER_IP]:$NS_PORT" \
