@@ -110,6 +110,10 @@ print_human(json_t *st)
 	json_object_foreach(json_object_get(st, "counters"), key, v)
 		printf(" %s=%lld", key, (long long)json_integer_value(v));
 	printf("\n");
+	printf("quic      ");
+	json_object_foreach(json_object_get(st, "quic"), key, v)
+		printf(" %s=%lld", key, (long long)json_integer_value(v));
+	printf("\n");
 }
 
 int

@@ -46,6 +46,34 @@ counters_json(const struct node_counters *c)
 	return o;
 }
 
+/* The node's QUIC side: fallbacks to TCP, and what its endpoints dropped
+ * or answered without a connection (summed over the UDP sockets). */
+static json_t *
+quic_json(const struct vx6_node *n)
+{
+	json_t *o = json_object();
+	struct vx6_quic_stats sum = { 0 }, st;
+	size_t sockets = 0;
+
+	for (const struct udp_sock *u = n->udp_socks; u; u = u->next, sockets++) {
+		vx6_quic_ep_stats(u->ep, &st);
+		sum.dropped += st.dropped;
+		sum.retries_sent += st.retries_sent;
+		sum.resets_sent += st.resets_sent;
+		sum.version_negotiations += st.version_negotiations;
+		sum.handshakes += st.handshakes;
+	}
+	json_object_set_new(o, "udp_sockets", json_integer((json_int_t)sockets));
+	json_object_set_new(o, "fallbacks_to_tcp", json_integer((json_int_t)n->quic_fallbacks));
+	json_object_set_new(o, "datagrams_not_sent", json_integer((json_int_t)n->quic_dropped_sends));
+	json_object_set_new(o, "datagrams_dropped", json_integer((json_int_t)sum.dropped));
+	json_object_set_new(o, "retries_sent", json_integer((json_int_t)sum.retries_sent));
+	json_object_set_new(o, "stateless_resets_sent", json_integer((json_int_t)sum.resets_sent));
+	json_object_set_new(o, "version_negotiations", json_integer((json_int_t)sum.version_negotiations));
+	json_object_set_new(o, "handshakes_in_progress", json_integer((json_int_t)sum.handshakes));
+	return o;
+}
+
 /* Why a session runs over its transport, for `vx6 status`. */
 static const char *
 transport_why(struct vx6_node *n, const struct link *l)
@@ -159,6 +187,7 @@ node_status_json(struct vx6_node *n)
 			json_array_append_new(arr, forward_json(f));
 	json_object_set_new(o, "forwards", arr);
 	json_object_set_new(o, "counters", counters_json(&n->ctr));
+	json_object_set_new(o, "quic", quic_json(n));
 	json_object_set_new(o, "named", named_status_json(n));
 	json_object_set_new(o, "circuits", circ_status_json(n));
 	json_object_set_new(o, "relay", relay_status_json(n));

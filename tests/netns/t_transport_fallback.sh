@@ -238,6 +238,8 @@ same_sha "$T/www/small" "$T/got/c" "last 4 MiB over QUIC"
 [ "$(csess quic streams_total)" = $((q_total1 + 1)) ] || fail "the last fetch was not on the quic session: $(sessions_view client)"
 [ "$(grep -c 'falling back to TCP' "${NODE_LOG[client]}")" = 1 ] ||
 	fail "the client fell back to TCP more than once: $(grep 'falling back to TCP' "${NODE_LOG[client]}")"
+[ "$(sj client .quic.fallbacks_to_tcp)" = 1 ] ||
+	fail "the client's status counts $(sj client .quic.fallbacks_to_tcp) fallbacks to TCP, want 1"
 say "b: tcp sessions closed on both ends; a last fetch went over quic; client: $(sessions_view client)"
 
 for h in client owner; do
