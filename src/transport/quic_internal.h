@@ -41,7 +41,10 @@
 #define QUIC_DGRAM_QUEUE 64            /* datagrams queued before new ones are dropped */
 #define QUIC_MAX_DGRAM_FRAME 65535     /* max_datagram_frame_size we advertise */
 #define QUIC_EARLY_RESETS 64           /* peer resets remembered for streams not yet seen */
-#define QUIC_STALE_POLL (1000000ULL)   /* ns: poll period while ngtcp2's expiry is stale */
+/* ns: poll period while ngtcp2's expiry is stale (an ACK read from the
+ * socket usually comes first). 2 ms: the uv adapter rounds down to whole
+ * milliseconds, and under 1 ms it polls every loop turn (a spin). */
+#define QUIC_STALE_POLL (2000000ULL)
 /* Unanswered probe timeouts in a row after which the peer is taken for
  * gone: with PTO doubling that is ~63 PTOs of silence (~2 s on a LAN,
  * ~10 s at 100 ms RTT), long before the idle timeout. */

@@ -46,8 +46,11 @@
 #    is closed.
 # 3. Asserted: all 200 replies arrive, each equal to its request; the bulk
 #    bytes received (>= 1 MiB) are exactly the generator's prefix; the nft
-#    counter shows packets were dropped (the loss was real). Printed:
-#    p50 / p90 / p99 / max latency, bulk MiB and MiB/s, drops.
+#    counter shows packets were dropped (the loss was real); both nodes
+#    answered every `vx6 status` probe (two per second) within
+#    STATUS_LIMIT throughout (liveness: their loops kept polling their
+#    sockets). Printed: p50 / p90 / p99 / max latency, bulk MiB and MiB/s,
+#    drops, the slowest status answer.
 . "$(dirname "$0")/lib.sh"
 need jq nft timeout "$PY"
 NFQ_DELAY_BIN=${VX6_NFQ_DELAY_BIN:-}
@@ -62,6 +65,10 @@ CLIENT_IP=fd42:$R::2
 APP=7000
 LOSS_PCT=3
 N_REQ=200
+# A liveness bound, not a performance target: a healthy node answers in
+# milliseconds even under ASan; a node that stops polling its sockets
+# does not answer at all.
+STATUS_LIMIT=$(scaled 10)
 
 say "namespaces $NS_PREFIX-{br,owner,client}, owner $OWNER_IP, client $CLIENT_IP"
 ns_bridge
@@ -255,10 +262,28 @@ for tr in tcp quic; do
 		fail "$tr: connect --service app on client failed: $(head -c 400 "$T/connect.err") $out"
 	LP=$(jq -r .listen <<<"$out" | sed 's/.*://')
 	read -r p0 d0 < <(nft_counts)
+	# Liveness while loaded: both nodes answer `vx6 status` on their
+	# control socket throughout (a node whose loop stopped polling its
+	# sockets under loss once went silent for seconds; see STATUS_LIMIT).
+	: >"$T/status-probe-$tr.log"
+	bg bash -c 'while :; do for h in owner client; do
+		t0=$(date +%s%3N)
+		if timeout "$2" "$1" --home "$3/$h" status --json >/dev/null 2>&1; then r=ok; else r=FAILED; fi
+		echo "$h $r $(( $(date +%s%3N) - t0 ))"
+		done; sleep 0.5; done' probe "$VX6_BIN" "$STATUS_LIMIT" "$T" >>"$T/status-probe-$tr.log"
+	PROBE_PID=$BG_PID
 	t0=$(now_ms)
 	OUT[$tr]=$(nsx client timeout "$(scaled 120)" "$PY" "$T/measure.py" "$LP" "$N_REQ" "$tr" 2>"$T/measure-$tr.err") ||
 		fail "$tr: the measuring client failed (rc=$?): $(head -c 600 "$T/measure-$tr.err")"
 	ms=$(( $(now_ms) - t0 ))
+	kill "$PROBE_PID" 2>/dev/null
+	wait "$PROBE_PID" 2>/dev/null
+	nprobe=$(grep -c ' ok ' "$T/status-probe-$tr.log")
+	if grep -q FAILED "$T/status-probe-$tr.log"; then
+		fail "$tr: a node did not answer \`vx6 status\` within ${STATUS_LIMIT} s during the measurement: $(grep FAILED "$T/status-probe-$tr.log" | head -3 | tr '\n' ';')"
+	fi
+	[ "$nprobe" -ge 2 ] || fail "$tr: only $nprobe status probes answered during the measurement"
+	slowest=$(awk '{ if ($3 > m) m = $3 } END { print m + 0 }' "$T/status-probe-$tr.log")
 	read -r p1 d1 < <(nft_counts)
 	np=$((p1 - p0)) nd=$((d1 - d0))
 	r=${OUT[$tr]}
@@ -277,7 +302,7 @@ for tr in tcp quic; do
 	[ "$(jq -r .bulk_bytes <<<"$r")" -ge $((1024 * 1024)) ] || fail "$tr: only $(jq -r .bulk_bytes <<<"$r") bulk bytes: $r"
 	[ "$nd" -gt 0 ] || fail "$tr: the loss rule dropped no packet during the measurement"
 	nfq_alive || fail "$tr: an nfq_delay process died during the measurement (see its log)"
-	say "$tr: $N_REQ echoes under bulk, ${LOSS_PCT}% loss ($nd of $np packets dropped, $(awk -v a="$nd" -v b="$np" 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }') %): $(jq -r '"p50 \(.p50*100|round/100) ms, p90 \(.p90*100|round/100) ms, p99 \(.p99*100|round/100) ms, max \(.max*100|round/100) ms; bulk \(.bulk_bytes/1048576*10|round/10) MiB in \(.bulk_s*10|round/10) s (\(.bulk_bytes/1048576/.bulk_s*10|round/10) MiB/s), intact"' <<<"$r") [${ms} ms]"
+	say "$tr: $N_REQ echoes under bulk, ${LOSS_PCT}% loss ($nd of $np packets dropped, $(awk -v a="$nd" -v b="$np" 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }') %): $(jq -r '"p50 \(.p50*100|round/100) ms, p90 \(.p90*100|round/100) ms, p99 \(.p99*100|round/100) ms, max \(.max*100|round/100) ms; bulk \(.bulk_bytes/1048576*10|round/10) MiB in \(.bulk_s*10|round/10) s (\(.bulk_bytes/1048576/.bulk_s*10|round/10) MiB/s), intact"' <<<"$r"); $nprobe status answers, slowest $slowest ms [${ms} ms]"
 	vx client connect close "127.0.0.1:$LP" >/dev/null 2>>"$T/client.cli.err" || fail "$tr: connect close failed"
 	for h in client owner; do
 		stop_node "$h"

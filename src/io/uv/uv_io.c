@@ -12,9 +12,11 @@
 #define CLOSE_LINGER_MS 10000
 #define MAX_IOV 64
 /* UDP receive: one slot per datagram of a batch. Datagrams longer than a
- * slot are dropped (QUIC packets stay near 1200-1500 bytes; GRO is off, so
- * the kernel never merges them). At most UDP_MAX_ROUNDS batches are read per
- * readiness callback, so one busy socket cannot starve the loop. */
+ * slot are dropped (QUIC packets stay near 1200-1500 bytes; GRO runs are
+ * split back by os_udp). At most UDP_MAX_ROUNDS batches are read from the
+ * kernel per readiness callback, so one busy socket cannot starve the loop;
+ * datagrams os_udp already holds are always handed on (epoll would not
+ * report them, and they could wait for the peer's next packet). */
 #define UDP_SLOT 2048
 #define UDP_MAX_ROUNDS 16
 
@@ -31,6 +33,7 @@ struct done_write {
 struct vx6_uv {
 	uv_loop_t *loop;
 	uv_timer_t timer;
+	uv_idle_t due;                 /* a wake-up already due: next loop turn */
 	uv_check_t check;
 	struct done_write *done, **done_tail;
 	struct vx6_node *node;
@@ -215,6 +218,16 @@ timer_fired(uv_timer_t *t)
 }
 
 static void
+due_fired(uv_idle_t *h)
+{
+	struct vx6_uv *u = h->data;
+
+	uv_idle_stop(h);
+	if (u->node)
+		vx6_node_timer(u->node);
+}
+
+static void
 op_set_timer(void *io, uint64_t when)
 {
 	struct vx6_uv *u = U(io);
@@ -222,12 +235,24 @@ op_set_timer(void *io, uint64_t when)
 
 	if (when == VX6_TIME_NEVER) {
 		uv_timer_stop(&u->timer);
+		uv_idle_stop(&u->due);
 		return;
 	}
 	/* Rounded down: a wake-up due in under a millisecond (QUIC pacing)
 	 * runs on the next loop turn instead of a whole tick late; a timer
-	 * that fires early finds nothing due and is simply re-armed. */
+	 * that fires early finds nothing due and is simply re-armed.
+	 * Not a 0 ms uv timer: libuv 1.44 runs a timer re-armed with 0 from
+	 * its own callback again in the same turn, without polling, so a
+	 * wake-up that stays due (a stale QUIC expiry) starved every socket
+	 * for seconds. An idle handle runs once per turn, with a poll (timeout 0)
+	 * between turns. */
 	ms = when > now ? (when - now) / VX6_NS_PER_MS : 0;
+	if (ms == 0) {
+		uv_timer_stop(&u->timer);
+		uv_idle_start(&u->due, due_fired);
+		return;
+	}
+	uv_idle_stop(&u->due);
 	uv_timer_start(&u->timer, timer_fired, ms, 0);
 }
 
@@ -788,6 +813,8 @@ vx6_uv_new(uv_loop_t *loop)
 	vx6_idmap_init(&u->conns);
 	uv_timer_init(loop, &u->timer);
 	u->timer.data = u;
+	uv_idle_init(loop, &u->due);
+	u->due.data = u;
 	u->done_tail = &u->done;
 	uv_check_init(loop, &u->check);
 	u->check.data = u;
@@ -859,6 +886,8 @@ vx6_uv_close(struct vx6_uv *u)
 	}
 	if (!uv_is_closing((uv_handle_t *)&u->timer))
 		uv_close((uv_handle_t *)&u->timer, NULL);
+	if (!uv_is_closing((uv_handle_t *)&u->due))
+		uv_close((uv_handle_t *)&u->due, NULL);
 	if (!uv_is_closing((uv_handle_t *)&u->check))
 		uv_close((uv_handle_t *)&u->check, NULL);
 }
