@@ -177,6 +177,10 @@ void vx6_os_udp_disable(struct vx6_os_udp *s, bool gso, bool mmsg);
  * received (it is consumed: the next call goes on). */
 int vx6_os_udp_recv(struct vx6_os_udp *s, uint8_t *buf, size_t slot, struct vx6_os_dgram *out,
     size_t max, bool *more);
+/* Whether datagrams of the last receive are still held by s (handed out by
+ * the next vx6_os_udp_recv without reading the socket, so polling the
+ * descriptor would not report them). */
+bool vx6_os_udp_buffered(const struct vx6_os_udp *s);
 /* Sends count (<= VX6_OS_UDP_BATCH) datagrams, in order. Consecutive
  * datagrams to the same remote from the same local with the same ECN and
  * equal lengths (the last may be shorter) leave in one GSO send where the

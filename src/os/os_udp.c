@@ -436,6 +436,12 @@ vx6_os_udp_bound(const struct vx6_os_udp *s, struct vx6_addr *out)
 	*out = s->bound;
 }
 
+bool
+vx6_os_udp_buffered(const struct vx6_os_udp *s)
+{
+	return s->rx_i < s->rx_got;
+}
+
 void
 vx6_os_udp_info(const struct vx6_os_udp *s, struct vx6_os_udp_info *out)
 {

@@ -695,7 +695,9 @@ on_udp_readable(uv_poll_t *p, int status, int events)
 
 	if (status < 0 || !(events & UV_READABLE))
 		return;   /* a poll error: the next readiness (or close) decides */
-	for (int round = 0; round < UDP_MAX_ROUNDS && more && !c->closing; round++) {
+	for (int round = 0; more && !c->closing; round++) {
+		if (round >= UDP_MAX_ROUNDS && !vx6_os_udp_buffered(c->udp))
+			break;
 		int n = vx6_os_udp_recv(c->udp, c->udp_buf, UDP_SLOT, od, VX6_OS_UDP_BATCH, &more);
 
 		if (n < 0)
