@@ -2,7 +2,8 @@
  * os — every operating-system specific call VX6 makes outside libuv, in one
  * place (POSIX here; a Windows port replaces os_posix.c): files with modes
  * and atomic replacement, the home-directory lock, the control-socket client
- * used by the CLI, peer credentials, the stderr log sink, and the UDP
+ * used by the CLI, peer credentials, the stderr log sink, address-change
+ * and high-resolution timer descriptors, and the UDP
  * datagram sockets QUIC runs on (os_udp.c).
  */
 #ifndef VX6_OS_OS_H
@@ -71,6 +72,16 @@ void vx6_os_log_stderr(void *ud, enum vx6_log_level level, const char *module, c
 int vx6_os_addr_watch_open(void);
 void vx6_os_addr_watch_drain(int fd);
 void vx6_os_addr_watch_close(int fd);
+
+/* A descriptor that becomes readable at a deadline given in nanoseconds
+ * (Linux: a timerfd on CLOCK_MONOTONIC, the clock of uv_hrtime()), or -1
+ * where there is none (callers then use millisecond timers). arm() replaces
+ * any earlier deadline (absolute ns on that clock) and returns 0 or
+ * VX6_ERR_IO; drain() empties the descriptor after it fired. */
+int vx6_os_hrtimer_open(void);
+int vx6_os_hrtimer_arm(int fd, uint64_t deadline_ns);
+void vx6_os_hrtimer_drain(int fd);
+void vx6_os_hrtimer_close(int fd);
 
 /* Starts this program again with argv (argv[0] is ignored), stdout and
  * stderr to /dev/null. Returns a handle (> 0) or a negative vx6_err. */

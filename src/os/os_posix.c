@@ -18,6 +18,7 @@
 #ifdef __linux__
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <sys/timerfd.h>
 #endif
 
 #include "lib/err.h"
@@ -406,6 +407,52 @@ vx6_os_addr_watch_drain(int fd)
 
 void
 vx6_os_addr_watch_close(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+int
+vx6_os_hrtimer_open(void)
+{
+#ifdef __linux__
+	return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+#else
+	return -1;
+#endif
+}
+
+int
+vx6_os_hrtimer_arm(int fd, uint64_t deadline_ns)
+{
+#ifdef __linux__
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	/* 0 would disarm it: a deadline at the epoch of the clock is "now". */
+	if (deadline_ns == 0)
+		deadline_ns = 1;
+	its.it_value.tv_sec = (time_t)(deadline_ns / 1000000000ULL);
+	its.it_value.tv_nsec = (long)(deadline_ns % 1000000000ULL);
+	return timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) == 0 ? 0 : VX6_ERR_IO;
+#else
+	(void)fd;
+	(void)deadline_ns;
+	return VX6_ERR_IO;
+#endif
+}
+
+void
+vx6_os_hrtimer_drain(int fd)
+{
+	uint64_t expirations;
+
+	while (read(fd, &expirations, sizeof(expirations)) > 0)
+		;
+}
+
+void
+vx6_os_hrtimer_close(int fd)
 {
 	if (fd >= 0)
 		close(fd);

@@ -34,6 +34,10 @@ struct vx6_uv {
 	uv_loop_t *loop;
 	uv_timer_t timer;
 	uv_idle_t due;                 /* a wake-up already due: next loop turn */
+	int hr_fd;                     /* sub-millisecond wake-ups (-1: none) */
+	uv_poll_t hr_poll;
+	bool hr_open, hr_ok;           /* hr_poll initialised; polled (usable) */
+	uint64_t hr_armed;             /* its deadline, 0 when not armed */
 	uv_check_t check;
 	struct done_write *done, **done_tail;
 	struct vx6_node *node;
@@ -228,30 +232,73 @@ due_fired(uv_idle_t *h)
 }
 
 static void
+hr_fired(uv_poll_t *p, int status, int events)
+{
+	struct vx6_uv *u = p->data;
+
+	(void)status;
+	(void)events;
+	vx6_os_hrtimer_drain(u->hr_fd);
+	u->hr_armed = 0;
+	if (u->node)
+		vx6_node_timer(u->node);
+}
+
+/* A wake-up in under a millisecond (QUIC pacing) goes to the
+ * high-resolution timer, so the loop sleeps in epoll until then instead of
+ * turning. Returns false where there is none, or it could not be armed. */
+static bool
+hr_arm(struct vx6_uv *u, uint64_t when)
+{
+	if (!u->hr_ok)
+		return false;
+	if (u->hr_armed != when) {
+		if (vx6_os_hrtimer_arm(u->hr_fd, when) != 0)
+			return false;
+		u->hr_armed = when;
+	}
+	return true;
+}
+
+static void
 op_set_timer(void *io, uint64_t when)
 {
 	struct vx6_uv *u = U(io);
 	uint64_t now = uv_hrtime(), ms;
 
+	/* A high-resolution deadline left armed fires once more at worst: the
+	 * node then finds nothing due and re-arms, as for any early wake-up.
+	 * Not disarmed here, which would cost a system call per event. */
 	if (when == VX6_TIME_NEVER) {
 		uv_timer_stop(&u->timer);
 		uv_idle_stop(&u->due);
 		return;
 	}
-	/* Rounded down: a wake-up due in under a millisecond (QUIC pacing)
-	 * runs on the next loop turn instead of a whole tick late; a timer
-	 * that fires early finds nothing due and is simply re-armed.
-	 * Not a 0 ms uv timer: libuv 1.44 runs a timer re-armed with 0 from
-	 * its own callback again in the same turn, without polling, so a
-	 * wake-up that stays due (a stale QUIC expiry) starved every socket
-	 * for seconds. An idle handle runs once per turn, with a poll (timeout 0)
-	 * between turns. */
-	ms = when > now ? (when - now) / VX6_NS_PER_MS : 0;
-	if (ms == 0) {
+	/* Not a 0 ms uv timer for a wake-up already due: libuv 1.44 runs a
+	 * timer re-armed with 0 from its own callback again in the same turn,
+	 * without polling, so a wake-up that stays due (a stale QUIC expiry)
+	 * starved every socket for seconds. An idle handle runs once per turn,
+	 * with a poll (timeout 0) between turns. */
+	if (when <= now) {
 		uv_timer_stop(&u->timer);
 		uv_idle_start(&u->due, due_fired);
 		return;
 	}
+	ms = (when - now) / VX6_NS_PER_MS;
+	if (ms == 0 && hr_arm(u, when)) {
+		uv_timer_stop(&u->timer);
+		uv_idle_stop(&u->due);
+		return;
+	}
+	if (ms == 0) {
+		/* No high-resolution timer: the next loop turn, rather than a
+		 * whole millisecond tick late. */
+		uv_timer_stop(&u->timer);
+		uv_idle_start(&u->due, due_fired);
+		return;
+	}
+	/* Rounded down: a timer that fires early finds nothing due and is
+	 * re-armed for the rest. */
 	uv_idle_stop(&u->due);
 	uv_timer_start(&u->timer, timer_fired, ms, 0);
 }
@@ -817,6 +864,14 @@ vx6_uv_new(uv_loop_t *loop)
 	u->timer.data = u;
 	uv_idle_init(loop, &u->due);
 	u->due.data = u;
+	/* Without it (other systems, or a failure here) wake-ups under a
+	 * millisecond run on the next loop turn. */
+	u->hr_fd = vx6_os_hrtimer_open();
+	if (u->hr_fd >= 0 && uv_poll_init(loop, &u->hr_poll, u->hr_fd) == 0) {
+		u->hr_open = true;   /* closed by vx6_uv_close, the fd by vx6_uv_free */
+		u->hr_poll.data = u;
+		u->hr_ok = uv_poll_start(&u->hr_poll, UV_READABLE, hr_fired) == 0;
+	}
 	u->done_tail = &u->done;
 	uv_check_init(loop, &u->check);
 	u->check.data = u;
@@ -890,6 +945,9 @@ vx6_uv_close(struct vx6_uv *u)
 		uv_close((uv_handle_t *)&u->timer, NULL);
 	if (!uv_is_closing((uv_handle_t *)&u->due))
 		uv_close((uv_handle_t *)&u->due, NULL);
+	u->hr_ok = false;
+	if (u->hr_open && !uv_is_closing((uv_handle_t *)&u->hr_poll))
+		uv_close((uv_handle_t *)&u->hr_poll, NULL);
 	if (!uv_is_closing((uv_handle_t *)&u->check))
 		uv_close((uv_handle_t *)&u->check, NULL);
 }
@@ -905,5 +963,6 @@ vx6_uv_free(struct vx6_uv *u)
 		free(d);
 	}
 	vx6_idmap_free(&u->conns);
+	vx6_os_hrtimer_close(u->hr_fd);   /* its poll handle closed before */
 	free(u);
 }

@@ -1,8 +1,12 @@
 /*
  * uv_io — the libuv implementation of io/io.h: real TCP sockets, the
- * control socket (a Unix socket checked for the caller's uid), and the node
- * timer, on one uv loop. The adapter owns every uv handle; a handle's memory
- * is freed only in its close callback.
+ * control socket (a Unix socket checked for the caller's uid), UDP sockets
+ * (os_udp, polled), and the node timer, on one uv loop. The node timer is a
+ * uv timer for whole milliseconds, the os layer's high-resolution timer
+ * (polled) for a wake-up under a millisecond, and an idle handle for one
+ * already due (never a 0 ms uv timer: libuv 1.44 would re-run it in the
+ * same turn without polling). The adapter owns every uv handle; a handle's
+ * memory is freed only in its close callback.
  */
 #ifndef VX6_IO_UV_IO_H
 #define VX6_IO_UV_IO_H
