@@ -1474,9 +1474,10 @@ settings_init(struct vx6_quic *q, ngtcp2_settings *st, ngtcp2_transport_params *
 	st->initial_ts = now;
 	st->max_tx_udp_payload_size = VX6_QUIC_MAX_DGRAM;
 	st->handshake_timeout = UINT64_MAX;   /* our own deadline, see hs_deadline */
-	/* BBR (v2): paced by the measured bottleneck rate and RTT, not by
-	 * loss, so random loss on a path does not collapse throughput as it
-	 * does with loss-based Cubic/Reno (bench/quic-loss.sh). */
+	/* BBR: paced by the measured bottleneck rate and RTT, not by loss,
+	 * so random loss on a path does not collapse throughput as it does
+	 * with loss-based Cubic/Reno (bench/quic-loss.sh). Which BBR: see
+	 * QUIC_CC_ALGO. */
 	st->cc_algo = QUIC_CC_ALGO;
 	/* No window auto-tuning past what the configuration grants: the
 	 * windows are the memory bound a node operator chose. */
