@@ -312,7 +312,9 @@ cb_open(void *ud, uint32_t sid, const char *service)
 	} else if (strncmp(service, "later", 5) != 0) {
 		rc = vx6_session_accept(p->s, sid);
 		note_rc(p->h, rc);
-		if (t)
+		/* A failed accept (output budget) leaves the stream unaccepted:
+		 * nothing may be sent on it yet, a FIN included. */
+		if (t && rc == 0)
 			t->accepted = true;
 	}
 }
@@ -734,7 +736,8 @@ op_accept(struct harness *h, struct party *p, struct input *in)
 	if (vx6_session_is_closed(p->s))
 		return;
 	CHECK(rc == 0 || rc == VX6_ERR_LIMIT || rc == VX6_ERR_NOMEM);
-	t->accepted = true;
+	if (rc == 0)
+		t->accepted = true;
 }
 
 static void
