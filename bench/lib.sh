@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034,SC2154
 # bench/lib.sh — shell helpers shared by the loopback benchmarks (bench/run.sh,
-# relay.sh, quic.sh, named.sh). Each sources it first thing, before its `cd`:
+# relay.sh, quic.sh, named.sh, sim.sh). Each sources it first thing, before its `cd`:
 #
 #     . "$(dirname "$0")/lib.sh"
 #

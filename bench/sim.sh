@@ -28,6 +28,9 @@
 # machine. Not a test: a success rate under sim_dht's 99% is reported (MISS),
 # not fatal; the script fails only when a simulation does not finish.
 set -euo pipefail
+ME=bench-sim
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"   # log, die, table
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -39,16 +42,6 @@ SMALL=${BENCH_SIM_SMALL:-1000}
 CHURNS=${BENCH_SIM_CHURNS:-0 0.2}
 LOOKUPS=${BENCH_SIM_LOOKUPS:-1000}
 SEED=${BENCH_SIM_SEED:-1}
-
-die() { echo "bench-sim: $*" >&2; exit 1; }
-table() {
-	awk -F'|' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
-		if (NF > nf) nf = NF; n = NR }
-		END { for (r = 1; r <= n; r++) { line = ""
-			for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? "%-*s" : "  %*s", w[i], c[r, i])
-			print line } }'
-}
-log() { printf '[bench-sim %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 for v in BIG LOOKUPS SEED; do
 	[[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "${v}=${!v}: must be a positive number"
