@@ -215,6 +215,25 @@ ns_cut_drops() {
 		awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
 }
 
+# ns_block_udp HOST: HOST drops every UDP datagram to the node port
+# $NS_PORT (input hook, counted): QUIC cannot reach its node, TCP still can.
+# ns_unblock_udp HOST lifts it; ns_udp_drops HOST: datagrams dropped so far.
+ns_block_udp() {
+	nsx "$1" nft -f - <<EOF || fail "nft: cannot install the UDP drop rule in $1"
+table inet vx6udp {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		udp dport $NS_PORT counter drop
+	}
+}
+EOF
+}
+ns_unblock_udp() { nsx "$1" nft delete table inet vx6udp || fail "nft: cannot remove the UDP drop rule in $1"; }
+ns_udp_drops() {
+	nsx "$1" nft list table inet vx6udp 2>/dev/null |
+		awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
+}
+
 # ns_delete_all: kills (by PID) whatever still runs in our namespaces, then
 # deletes them (hosts first, the bridge last); veths go with them.
 ns_delete_all() {

@@ -74,22 +74,7 @@ for h in owner client; do
 done
 
 # ---- UDP to the owner's port dropped, in the owner's namespace (input hook)
-block_udp() {
-	nsx owner nft -f - <<EOF || fail "nft: cannot install the UDP drop rule in owner"
-table inet vx6fb {
-	chain in {
-		type filter hook input priority 0; policy accept;
-		udp dport $NS_PORT counter drop
-	}
-}
-EOF
-}
-unblock_udp() { nsx owner nft delete table inet vx6fb || fail "nft: cannot remove the UDP drop rule in owner"; }
-udp_drops() {
-	nsx owner nft list table inet vx6fb 2>/dev/null |
-		awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
-}
-block_udp
+ns_block_udp owner
 
 for h in owner client; do ns_run_node "$h"; done
 # Both listen on TCP and UDP 4242 (auto).
@@ -138,7 +123,7 @@ say "forward 127.0.0.1:$LP up in $(( $(now_ms) - t0 )) ms (UDP blocked)"
 wait_until 10 "the client's log saying it fell back to TCP" \
 	grep -qF "no QUIC answer from $QUIC_REMOTE: falling back to TCP $TCP_REMOTE" "${NODE_LOG[client]}"
 wait_until 10 "an established tcp session from client to owner" has_session tcp
-[ "$(udp_drops)" -gt 0 ] || fail "the owner's nft rule dropped no UDP datagram: the client never tried QUIC"
+[ "$(ns_udp_drops owner)" -gt 0 ] || fail "the owner's nft rule dropped no UDP datagram: the client never tried QUIC"
 no_session quic || fail "the client has an established QUIC session to the owner although UDP is dropped: $(sessions_view client)"
 [ "$(csess tcp transport_note)" != null ] || fail "the client's tcp session to the owner has no transport_note (fallback not shown): $(sessions_view client)"
 [ "$(jq -r '.transport // "?"' <<<"$out")" = quic ] && fail "connect reported transport quic with UDP blocked: $out"
@@ -151,7 +136,7 @@ tcp_total1=$(csess tcp streams_total)
 [ "$tcp_total1" = $((tcp_total0 + 1)) ] ||
 	fail "a: the fetch's stream is not on the client's tcp session (streams_total $tcp_total0 -> $tcp_total1): $(sessions_view client)"
 no_session quic || fail "a: a QUIC session appeared with UDP still dropped: $(sessions_view client)"
-say "a: fell back to TCP ($(udp_drops) UDP datagrams dropped at owner); 4 MiB intact over tcp; client: $(sessions_view client)"
+say "a: fell back to TCP ($(ns_udp_drops owner) UDP datagrams dropped at owner); 4 MiB intact over tcp; client: $(sessions_view client)"
 
 # ---- c (start). A download in flight across the switch: 32 MiB read at
 # 2 MiB/s (a throttle, so it lasts ~16 s; not a wait). Socket buffers on
@@ -178,7 +163,7 @@ wait_until 20 "1 MiB of the rate-limited download" size_at_least "$T/got/slow" "
 tcp_total2=$(csess tcp streams_total)
 
 # ---- b. unblock UDP: the forward moves to QUIC
-unblock_udp
+ns_unblock_udp owner
 UNBLOCK_MS=$(now_ms)
 say "b: UDP unblocked ($(file_size "$T/got/slow") bytes of the slow download so far)"
 switched() {

@@ -30,14 +30,7 @@ ns_init_node ha
 ns_init_node hb "[$A_IP]:$NS_PORT"
 for h in ha hb; do set_limit "$h" quic_reprobe_s 2; done
 
-nsx ha nft -f - <<NFT || fail "nft: cannot install the UDP drop rule in a"
-table inet vx6rp {
-	chain in {
-		type filter hook input priority 0; policy accept;
-		udp dport $NS_PORT counter drop
-	}
-}
-NFT
+ns_block_udp ha
 ns_run_node ha
 ns_run_node hb
 wait_joined hb 30
@@ -54,7 +47,7 @@ grep -q "no QUIC answer from quic://\[$A_IP\]:$NS_PORT: falling back to TCP" "${
 	fail "b's tcp session does not say why it is tcp"
 
 say "2. UDP unblocked"
-nsx ha nft delete table inet vx6rp || fail "nft: cannot remove the rule"
+ns_unblock_udp ha
 t0=$(now_ms)
 # (Two QUIC sessions may exist: a dial that was waiting for its handshake
 # when UDP opened again also completes; pairs of sessions are not merged.)
