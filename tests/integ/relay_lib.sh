@@ -213,19 +213,6 @@ close_forwards() {
 slow_fetch() {
 	local port=$1 path=$2 dst=$3 rate=$4
 	shift 4
-	curl -sS --fail --noproxy '*' "$@" "http://127.0.0.1:$port/$path" | "$PY" -c '
-import sys, time
-out, rate = open(sys.argv[1], "wb", buffering=0), float(sys.argv[2])
-start, n = time.monotonic(), 0
-while True:
-    b = sys.stdin.buffer.read1(16384)
-    if not b:
-        break
-    out.write(b)
-    n += len(b)
-    ahead = n / rate - (time.monotonic() - start)
-    if ahead > 0:
-        time.sleep(ahead)   # a throttle, not a wait for readiness
-' "$dst" "$rate"
+	curl -sS --fail --noproxy '*' "$@" "http://127.0.0.1:$port/$path" | "$PY" "$VX6_TESTS_DIR/helpers/rate_write.py" "$dst" "$rate"
 	return "${PIPESTATUS[0]}"
 }

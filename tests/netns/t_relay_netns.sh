@@ -280,20 +280,7 @@ for round in 1 2; do
 	# curl inside c, its output read at 2 MiB/s (a throttle, not a wait) so
 	# the cut lands in the middle of the download
 	(nsx c curl -sS --fail --noproxy '*' --max-time "$(scaled 60)" "http://127.0.0.1:$L/big" 2>"$T/curl-cut$round.err" |
-		"$PY" -c '
-import sys, time
-out, rate = open(sys.argv[1], "wb", buffering=0), float(sys.argv[2])
-start, n = time.monotonic(), 0
-while True:
-    b = sys.stdin.buffer.read1(16384)
-    if not b:
-        break
-    out.write(b)
-    n += len(b)
-    ahead = n / rate - (time.monotonic() - start)
-    if ahead > 0:
-        time.sleep(ahead)
-' "$T/got/cut$round" $((2 * MIB)); exit "${PIPESTATUS[0]}") &
+		"$PY" "$VX6_TESTS_DIR/helpers/rate_write.py" "$T/got/cut$round" $((2 * MIB)); exit "${PIPESTATUS[0]}") &
 	CURL_PID=$!
 	BG_PIDS+=("$CURL_PID")
 	wait_until 30 "2 MiB of the rate-limited download through $(relays_of "$C0")" size_at_least "$T/got/cut$round" $((2 * MIB))

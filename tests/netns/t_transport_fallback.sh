@@ -142,20 +142,7 @@ say "a: fell back to TCP ($(ns_udp_drops owner) UDP datagrams dropped at owner);
 # 2 MiB/s (a throttle, so it lasts ~16 s; not a wait). Socket buffers on
 # the client's loopback hold ~10 MiB, so the owner still sends for ~10 s.
 (nsx client curl -sS --fail --noproxy '*' --max-time "$(scaled 60)" "http://127.0.0.1:$LP/big" 2>"$T/curl-slow.err" |
-	"$PY" -c '
-import sys, time
-out, rate = open(sys.argv[1], "wb", buffering=0), float(sys.argv[2])
-start, n = time.monotonic(), 0
-while True:
-    b = sys.stdin.buffer.read1(16384)
-    if not b:
-        break
-    out.write(b)
-    n += len(b)
-    ahead = n / rate - (time.monotonic() - start)
-    if ahead > 0:
-        time.sleep(ahead)
-' "$T/got/slow" $((2 * MIB)); exit "${PIPESTATUS[0]}") &
+	"$PY" "$VX6_TESTS_DIR/helpers/rate_write.py" "$T/got/slow" $((2 * MIB)); exit "${PIPESTATUS[0]}") &
 SLOW_PID=$!
 BG_PIDS+=("$SLOW_PID")
 wait_until 20 "1 MiB of the rate-limited download" size_at_least "$T/got/slow" "$MIB"
