@@ -67,21 +67,11 @@ GROUPS_=()     # process groups of cold-start commands
 LOGS_HINT=$T
 
 cleanup() {
-	local rc=$? all p g i
+	local rc=$? g
 	trap - EXIT INT TERM
 	for g in "${GROUPS_[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
 	if [ ${#PIDS[@]} -gt 0 ]; then
-		# Leaves first (ssh clients end their sshd sessions), then the rest.
-		all=$(descendants "${PIDS[@]}")
-		for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
-		for p in $all; do kill -TERM "$p" 2>/dev/null || true; done
-		for _ in $(seq 40); do
-			alive=0
-			for p in $all; do kill -0 "$p" 2>/dev/null && alive=1; done
-			[ $alive = 0 ] && break
-			sleep 0.05
-		done
-		for p in $all; do kill -KILL "$p" 2>/dev/null || true; done
+		kill_trees   # leaves first (ssh clients end their sshd sessions), then the rest
 		wait 2>/dev/null || true
 	fi
 	drop_tmp
