@@ -41,6 +41,7 @@ struct vx6_mux {
 	uint64_t recv_window;
 	uint64_t recv_pending;
 	uint64_t recv_buffered;      /* delivered to callbacks, not yet consumed */
+	bool session_wanted;         /* a stream waits for more session credit */
 };
 
 static bool
@@ -279,18 +280,20 @@ handle_window(struct vx6_mux *m, const struct vx6_frame *f)
 		m->send_credit += inc;
 		if (m->send_credit > MAX_CREDIT)
 			return VX6_ERR_FLOW;
-		if (!was_blocked)
+		if (!was_blocked && !m->session_wanted)
 			return 0;
+		m->session_wanted = false;
 		/* Session credit was exhausted: any stream may have found zero
 		 * credit (not only those whose own send used it up), so wake every
-		 * stream that has stream credit. Ids are collected first because
+		 * stream that has stream credit; else wake the streams that asked
+		 * (vx6_mux_want_writable). Ids are collected first because
 		 * callbacks may add or remove streams. */
 		uint32_t ids[64];
 		size_t n;
 		do {
 			n = 0;
 			while (n < 64 && (s = vx6_idmap_next(&m->streams, &pos, NULL)) != NULL)
-				if (s->send_credit > 0 && !s->fin_sent)
+				if (s->send_credit > 0 && !s->fin_sent && (was_blocked || s->blocked))
 					ids[n++] = s->id;
 			for (size_t i = 0; i < n; i++) {
 				s = stream_get(m, ids[i]);
@@ -408,6 +411,17 @@ vx6_mux_credit(const struct vx6_mux *m, uint32_t sid)
 		return 0;   /* nothing goes out on a peer's stream before we accept it */
 	c = s->send_credit < m->send_credit ? s->send_credit : m->send_credit;
 	return c > VX6_FRAME_MAX_DATA ? VX6_FRAME_MAX_DATA : (size_t)c;
+}
+
+void
+vx6_mux_want_writable(struct vx6_mux *m, uint32_t sid)
+{
+	struct stream *s = stream_get(m, sid);
+
+	if (s == NULL || s->fin_sent)
+		return;
+	s->blocked = true;
+	m->session_wanted = true;
 }
 
 int

@@ -78,6 +78,11 @@ int vx6_mux_open(struct vx6_mux *m, const char *service, uint32_t *sid);
 int vx6_mux_accept(struct vx6_mux *m, uint32_t sid);
 /* Bytes that may be sent on sid now (0 when blocked or unknown). */
 size_t vx6_mux_credit(const struct vx6_mux *m, uint32_t sid);
+/* The caller holds data for sid that needs more credit than it has (a whole
+ * cell, a queued chunk): on_writable comes with the next WINDOW that adds
+ * credit for sid, although its credit never ran out. Without this call
+ * on_writable only follows credit that reached zero. */
+void vx6_mux_want_writable(struct vx6_mux *m, uint32_t sid);
 /* Sends c (takes it, even on error). c->len must be <= vx6_mux_credit(). */
 int vx6_mux_send(struct vx6_mux *m, uint32_t sid, struct vx6_chunk *c);
 /* Ends our direction of sid. */

@@ -730,6 +730,13 @@ vx6_session_credit(const struct vx6_session *s, uint32_t sid)
 	return vx6_mux_credit(s->mux, sid);
 }
 
+void
+vx6_session_want_writable(struct vx6_session *s, uint32_t sid)
+{
+	if (s->state == S_OPEN)
+		vx6_mux_want_writable(s->mux, sid);
+}
+
 int
 vx6_session_send(struct vx6_session *s, uint32_t sid, struct vx6_chunk *c)
 {

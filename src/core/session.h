@@ -115,6 +115,7 @@ const uint8_t *vx6_session_presented_key(const struct vx6_session *s);
 int vx6_session_open(struct vx6_session *s, const char *service, uint32_t *sid);
 int vx6_session_accept(struct vx6_session *s, uint32_t sid);
 size_t vx6_session_credit(const struct vx6_session *s, uint32_t sid);
+void vx6_session_want_writable(struct vx6_session *s, uint32_t sid);
 /* Takes c. Best with VX6_SESSION_HEADROOM/TAILROOM around the data. */
 int vx6_session_send(struct vx6_session *s, uint32_t sid, struct vx6_chunk *c);
 int vx6_session_fin(struct vx6_session *s, uint32_t sid);

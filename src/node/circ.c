@@ -12,7 +12,6 @@
 #include "lib/err.h"
 
 #define LOG "circuit"
-#define CELLS_PER_CHUNK (VX6_FRAME_MAX_DATA / VX6_CELL_SIZE)
 #define BUILD_TIMEOUT_MIN (3 * VX6_NS_PER_SEC)
 #define BUILD_TIMEOUT_MAX (30 * VX6_NS_PER_SEC)
 
@@ -27,33 +26,34 @@ outq(struct circuit *c)
 	return &c->out_q;
 }
 
+/* Sends queued cells, as many whole cells as the hop stream's credit
+ * allows; asks for a wake-up when cells are left (see relay.c flush_q). */
 static void
 flush(struct circuit *c)
 {
 	struct vx6_chunk *ch;
+	size_t len;
 
-	while (!c->dead && c->first && !c->first->over && (ch = outq(c)->head) != NULL &&
-	    vx6_ts_credit(c->first->session, c->sid) >= ch->len) {
-		ch = vx6_chunkq_pop(outq(c));
-		if (vx6_ts_send(c->first->session, c->sid, ch) != 0)
+	while (!c->dead && c->first && !c->first->over && outq(c)->head != NULL) {
+		len = cellq_sendable(outq(c), vx6_ts_credit(c->first->session, c->sid));
+		if (len == 0) {
+			vx6_ts_want_writable(c->first->session, c->sid);
+			break;
+		}
+		if ((ch = cellq_take(outq(c), len)) == NULL || vx6_ts_send(c->first->session, c->sid, ch) != 0)
 			break;
 	}
 }
 
+/* Queues a sealed cell and sends what credit allows. */
 static void
 queue_cell(struct circuit *c, const uint8_t cell[VX6_CELL_SIZE])
 {
-	struct vx6_chunk *ch = outq(c)->tail;
-
-	if (ch == NULL || ch->len + VX6_CELL_SIZE > CELLS_PER_CHUNK * VX6_CELL_SIZE) {
-		ch = vx6_chunk_new(VX6_SESSION_HEADROOM, CELLS_PER_CHUNK * VX6_CELL_SIZE, VX6_SESSION_TAILROOM);
-		if (ch == NULL)
-			return;
-		vx6_chunkq_push(outq(c), ch);
+	if (cellq_push(outq(c), cell) != 0) {
+		circ_close(c, "out of memory");
+		return;
 	}
-	memcpy(vx6_chunk_ptr(ch) + ch->len, cell, VX6_CELL_SIZE);
-	ch->len += VX6_CELL_SIZE;
-	outq(c)->bytes += VX6_CELL_SIZE;
+	flush(c);
 }
 
 /* A cell for hop `target` (the owner is n - 1). */
@@ -66,7 +66,6 @@ send_cell(struct circuit *c, unsigned target, uint8_t cmd, uint16_t sid, const v
 		return;
 	vx6_cell_client_seal(c->hops, target, cell);
 	queue_cell(c, cell);
-	flush(c);
 }
 
 /* --- circuit stream endpoint (client side) --- */
@@ -102,6 +101,11 @@ cl_credit(void *ctx, uint32_t sid)
 	    c->first->over)
 		return 0;
 	bytes = vx6_ts_credit(c->first->session, c->sid) / VX6_CELL_SIZE * VX6_CELL_MAX_PAYLOAD;
+	if (bytes == 0) {
+		/* Less than a cell of credit: wake up when there is more. */
+		vx6_ts_want_writable(c->first->session, c->sid);
+		return 0;
+	}
 	if (bytes > cs->send_credit)
 		bytes = (size_t)cs->send_credit;
 	return bytes > VX6_FRAME_MAX_DATA ? VX6_FRAME_MAX_DATA : bytes;
@@ -281,7 +285,6 @@ start(struct circuit *c)
 		return;
 	}
 	queue_cell(c, cell);   /* CREATE travels without layers */
-	flush(c);
 }
 
 static void

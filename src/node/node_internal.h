@@ -173,7 +173,9 @@ struct hop {
 	struct hop *next_hop;        /* the node's list */
 };
 
+#ifndef CIRC_STREAM_WINDOW
 #define CIRC_STREAM_WINDOW (512 * 1024)
+#endif
 
 /* What this node learned about a relay from the circuits it built through
  * it: path selection prefers relays that worked and skips, for a while,
@@ -560,6 +562,16 @@ struct link *named_link_to(struct vx6_node *n, const uint8_t id[VX6_NODE_ID_LEN]
 uint64_t node_wall(struct vx6_node *n);
 
 /* relay.c: hop side of circuits (relay and exit) */
+/* cellq.c: cells queued for a hop stream. */
+#define CELLQ_CELLS_PER_CHUNK (VX6_FRAME_MAX_DATA / VX6_CELL_SIZE)   /* 31 */
+/* Appends one cell (copied) to the last chunk of q, or to a new one. */
+int cellq_push(struct vx6_chunkq *q, const uint8_t cell[VX6_CELL_SIZE]);
+/* Bytes of q's head chunk that `credit` lets go now: whole cells only. */
+size_t cellq_sendable(const struct vx6_chunkq *q, size_t credit);
+/* Takes the first len bytes (whole cells, at most the head chunk) off q;
+ * the caller owns the result. NULL when out of memory. */
+struct vx6_chunk *cellq_take(struct vx6_chunkq *q, size_t len);
+
 void relay_on_open(struct link *l, uint32_t sid);
 void relay_stream_data(struct hop *h, struct link *l, uint32_t sid, struct vx6_chunk *c);
 void relay_stream_reset(struct hop *h, struct link *l, uint32_t sid, const char *reason, bool remote);

@@ -11,8 +11,6 @@
 #include "lib/err.h"
 
 #define LOG "relay"
-/* Cells per chunk: one DATA frame holds at most 31 whole cells. */
-#define CELLS_PER_CHUNK (VX6_FRAME_MAX_DATA / VX6_CELL_SIZE)
 
 static void hop_destroy(struct hop *h, const char *why);
 static void hop_tampered(struct hop *h);
@@ -66,19 +64,28 @@ rate_take(struct vx6_node *n, size_t len)
 	return false;
 }
 
-/* Sends the queued chunks of q on (l, sid) while credit lasts, crediting
- * back the input bytes they came from on (from, from_sid). Traffic with a
- * source link is transit and spends the bandwidth budget. */
+/* Sends queued cells of q on (l, sid), as many whole cells as credit
+ * allows, crediting back the input bytes they came from on (from,
+ * from_sid). Traffic with a source link is transit and spends the bandwidth
+ * budget (relay_timer resumes it). Cells left for want of credit ask the
+ * session for a wake-up when credit grows: it would not come otherwise
+ * while some credit, less than a cell, is left. */
 static void
 flush_q(struct vx6_chunkq *q, size_t *unconsumed, struct link *l, uint32_t sid, struct link *from,
     uint32_t from_sid)
 {
 	struct vx6_chunk *c;
+	size_t len;
 
-	while ((c = q->head) != NULL && stream_credit(l, sid) >= c->len &&
-	    (from == NULL || rate_take(l->node, c->len))) {
-		size_t len = c->len;
-		c = vx6_chunkq_pop(q);
+	while (q->head != NULL) {
+		len = cellq_sendable(q, stream_credit(l, sid));
+		if (len == 0) {
+			if (l && !l->over)
+				vx6_ts_want_writable(l->session, sid);
+			break;
+		}
+		if ((from && !rate_take(l->node, len)) || (c = cellq_take(q, len)) == NULL)
+			break;
 		if (vx6_ts_send(l->session, sid, c) != 0)
 			break;
 		if (from && !from->over && *unconsumed >= len) {
@@ -86,24 +93,6 @@ flush_q(struct vx6_chunkq *q, size_t *unconsumed, struct link *l, uint32_t sid, 
 			*unconsumed -= len;
 		}
 	}
-}
-
-/* Appends one cell to the last chunk of q (a new one every 31 cells). */
-static int
-queue_cell(struct vx6_chunkq *q, const uint8_t cell[VX6_CELL_SIZE])
-{
-	struct vx6_chunk *c = q->tail;
-
-	if (c == NULL || c->len + VX6_CELL_SIZE > CELLS_PER_CHUNK * VX6_CELL_SIZE) {
-		c = vx6_chunk_new(VX6_SESSION_HEADROOM, CELLS_PER_CHUNK * VX6_CELL_SIZE, VX6_SESSION_TAILROOM);
-		if (c == NULL)
-			return VX6_ERR_NOMEM;
-		vx6_chunkq_push(q, c);
-	}
-	memcpy(vx6_chunk_ptr(c) + c->len, cell, VX6_CELL_SIZE);
-	c->len += VX6_CELL_SIZE;
-	q->bytes += VX6_CELL_SIZE;
-	return 0;
 }
 
 /* A cell this hop originates towards the client. */
@@ -115,7 +104,7 @@ send_back(struct hop *h, uint8_t cmd, uint16_t sid, const void *payload, size_t 
 	if (h->dead || vx6_cell_build(cell, cmd, sid, payload, len) != 0)
 		return;
 	vx6_cell_hop_seal(&h->keys, cell);
-	if (queue_cell(&h->bwd_q, cell) == 0)
+	if (cellq_push(&h->bwd_q, cell) == 0)
 		flush_q(&h->bwd_q, &h->bwd_q_unconsumed, h->prev, h->prev_sid, h->next, h->next_sid);
 }
 
@@ -158,6 +147,12 @@ exit_credit(void *ctx, uint32_t sid)
 	if (cs == NULL || h->dead || cs->fin_sent || !cs->connected || h->bwd_q.count > 0)
 		return 0;
 	cells = stream_credit(h->prev, h->prev_sid) / VX6_CELL_SIZE;
+	if (cells == 0) {
+		/* Less than a cell of credit: wake up when there is more. */
+		if (h->prev && !h->prev->over)
+			vx6_ts_want_writable(h->prev->session, h->prev_sid);
+		return 0;
+	}
 	bytes = cells * VX6_CELL_MAX_PAYLOAD;
 	if (bytes > cs->send_credit)
 		bytes = (size_t)cs->send_credit;
@@ -449,7 +444,7 @@ open_next(struct hop *h)
 	h->next_sid = sid;
 	memset(cell, 0, sizeof(cell));
 	memcpy(cell, h->next_msg1, VX6_HOP_MSG_LEN);
-	if (queue_cell(&h->fwd_q, cell) == 0)
+	if (cellq_push(&h->fwd_q, cell) == 0)
 		flush_q(&h->fwd_q, &h->fwd_q_unconsumed, h->next, h->next_sid, NULL, 0);
 	h->extending = true;
 }
@@ -539,7 +534,7 @@ pass_on(struct hop *h, uint8_t cell[VX6_CELL_SIZE], struct vx6_chunkq *q, size_t
 		if (h->node->cfg.relay_misbehave == 1) {
 			cell[VX6_CELL_SIZE / 2] ^= 0x01;
 		} else if (h->node->cfg.relay_misbehave == 2) {
-			if (queue_cell(q, cell) == 0)
+			if (cellq_push(q, cell) == 0)
 				*unconsumed += VX6_CELL_SIZE;
 		} else {
 			vx6_ts_consumed(from->session, from_sid, VX6_CELL_SIZE);
@@ -550,7 +545,7 @@ pass_on(struct hop *h, uint8_t cell[VX6_CELL_SIZE], struct vx6_chunkq *q, size_t
 	(void)from;
 	(void)from_sid;
 #endif
-	if (queue_cell(q, cell) == 0)
+	if (cellq_push(q, cell) == 0)
 		*unconsumed += VX6_CELL_SIZE;
 }
 
@@ -569,7 +564,7 @@ forward_cell(struct hop *h, uint8_t cell[VX6_CELL_SIZE])
 			return;
 		}
 		h->created = true;
-		if (queue_cell(&h->bwd_q, reply) == 0)
+		if (cellq_push(&h->bwd_q, reply) == 0)
 			flush_q(&h->bwd_q, &h->bwd_q_unconsumed, h->prev, h->prev_sid, NULL, 0);
 		return;
 	}

@@ -2284,6 +2284,19 @@ mark_blocked(struct vx6_quic *q, struct qstream *s)
 	}
 }
 
+/* Marked blocked, the stream is woken after the next input that leaves it
+ * any credit (check_writable); the caller checks again whether it is enough. */
+void
+vx6_quic_want_writable(struct vx6_quic *q, uint32_t sid)
+{
+	struct qstream *s;
+
+	if (q->state != Q_OPEN || (s = vstream(q, sid)) == NULL || s->v != V_ALIVE || s->blocked)
+		return;
+	s->blocked = true;
+	q->nblocked++;
+}
+
 int
 vx6_quic_send(struct vx6_quic *q, uint32_t sid, struct vx6_chunk *c)
 {

@@ -134,6 +134,7 @@ const uint8_t *vx6_quic_presented_key(const struct vx6_quic *q);
 int vx6_quic_open(struct vx6_quic *q, const char *service, uint32_t *sid);
 int vx6_quic_accept_stream(struct vx6_quic *q, uint32_t sid);
 size_t vx6_quic_credit(const struct vx6_quic *q, uint32_t sid);
+void vx6_quic_want_writable(struct vx6_quic *q, uint32_t sid);
 int vx6_quic_send(struct vx6_quic *q, uint32_t sid, struct vx6_chunk *c);   /* takes c */
 int vx6_quic_fin(struct vx6_quic *q, uint32_t sid);
 int vx6_quic_reset(struct vx6_quic *q, uint32_t sid, uint16_t code, const char *reason);

@@ -12,6 +12,7 @@ static void tcp_free(void *p) { vx6_session_free(S(p)); }
 static int tcp_open(void *p, const char *svc, uint32_t *sid) { return vx6_session_open(S(p), svc, sid); }
 static int tcp_accept(void *p, uint32_t sid) { return vx6_session_accept(S(p), sid); }
 static size_t tcp_credit(const void *p, uint32_t sid) { return vx6_session_credit(CS(p), sid); }
+static void tcp_want_writable(void *p, uint32_t sid) { vx6_session_want_writable(S(p), sid); }
 static int tcp_send(void *p, uint32_t sid, struct vx6_chunk *c) { return vx6_session_send(S(p), sid, c); }
 static int tcp_fin(void *p, uint32_t sid) { return vx6_session_fin(S(p), sid); }
 static int
@@ -45,6 +46,7 @@ static const struct vx6_tsession_ops tcp_ops = {
 	.open = tcp_open,
 	.accept = tcp_accept,
 	.credit = tcp_credit,
+	.want_writable = tcp_want_writable,
 	.send = tcp_send,
 	.fin = tcp_fin,
 	.reset = tcp_reset,

@@ -33,6 +33,7 @@ struct vx6_tsession_ops {
 	int (*open)(void *impl, const char *service, uint32_t *sid);
 	int (*accept)(void *impl, uint32_t sid);
 	size_t (*credit)(const void *impl, uint32_t sid);
+	void (*want_writable)(void *impl, uint32_t sid);
 	int (*send)(void *impl, uint32_t sid, struct vx6_chunk *c);
 	int (*fin)(void *impl, uint32_t sid);
 	int (*reset)(void *impl, uint32_t sid, uint16_t code, const char *reason);
@@ -77,6 +78,13 @@ static inline size_t
 vx6_ts_credit(const struct vx6_tsession *ts, uint32_t sid)
 {
 	return ts->ops->credit(ts->impl, sid);
+}
+/* on_writable for sid also when its credit grows without having run out:
+ * for a caller that needs more than the credit it has (see mux.h). */
+static inline void
+vx6_ts_want_writable(struct vx6_tsession *ts, uint32_t sid)
+{
+	ts->ops->want_writable(ts->impl, sid);
 }
 /* Takes c (best with VX6_SESSION_HEADROOM/TAILROOM around the data). */
 static inline int

@@ -14,6 +14,7 @@ static void quic_free(void *p) { vx6_quic_free(Q(p)); }
 static int quic_open(void *p, const char *svc, uint32_t *sid) { return vx6_quic_open(Q(p), svc, sid); }
 static int quic_accept(void *p, uint32_t sid) { return vx6_quic_accept_stream(Q(p), sid); }
 static size_t quic_credit(const void *p, uint32_t sid) { return vx6_quic_credit(CQ(p), sid); }
+static void quic_want_writable(void *p, uint32_t sid) { vx6_quic_want_writable(Q(p), sid); }
 static int quic_send(void *p, uint32_t sid, struct vx6_chunk *c) { return vx6_quic_send(Q(p), sid, c); }
 static int quic_fin(void *p, uint32_t sid) { return vx6_quic_fin(Q(p), sid); }
 static int
@@ -47,6 +48,7 @@ static const struct vx6_tsession_ops quic_ops = {
 	.open = quic_open,
 	.accept = quic_accept,
 	.credit = quic_credit,
+	.want_writable = quic_want_writable,
 	.send = quic_send,
 	.fin = quic_fin,
 	.reset = quic_reset,

@@ -1410,6 +1410,63 @@ test_writable_after_session_credit(void **state)
 	mpair_free(p);
 }
 
+/* A sender that needs more credit than it has left (a relay sends whole
+ * cells) is woken by the next WINDOW once it asked; without asking, only
+ * credit that ran out to zero brings on_writable. Regression: relays held
+ * cells for a credit that was never announced and circuits stalled. */
+static void
+test_want_writable(void **state)
+{
+	const struct vx6_hs_settings big = { 65536, 1048576, 16 }, tight = { 65536, 65536, 16 };
+	struct mpair *p;
+	uint32_t s1, s2;
+	uint64_t left;
+
+	(void)state;
+	/* stream credit */
+	p = mpair_new(&big, &big, NULL);
+	p->b.auto_consume = false;
+	assert_int_equal(vx6_mux_open(p->a.m, "x", &s1), 0);
+	settle(p);
+	assert_int_equal(send_n(&p->a, s1, 40000), 0);
+	settle(p);
+	assert_int_equal(vx6_mux_consumed(p->b.m, s1, 40000), 0);   /* returns 40000 */
+	p->b.app[s1].unconsumed = 0;
+	settle(p);
+	assert_int_equal(vx6_mux_credit(p->a.m, s1), VX6_FRAME_MAX_DATA);   /* capped at one frame */
+	assert_int_equal(p->a.app[s1].writable, 0);   /* never ran out: no call */
+	assert_int_equal(send_n(&p->a, s1, 40000), 0);
+	vx6_mux_want_writable(p->a.m, s1);             /* 25536 left; wants more */
+	settle(p);
+	assert_int_equal(p->a.app[s1].writable, 0);
+	assert_int_equal(vx6_mux_consumed(p->b.m, s1, 40000), 0);
+	p->b.app[s1].unconsumed = 0;
+	settle(p);
+	assert_int_equal(p->a.app[s1].writable, 1);
+	assert_int_equal(vx6_mux_credit(p->a.m, s1), VX6_FRAME_MAX_DATA);   /* capped at one frame */
+	vx6_mux_want_writable(p->a.m, 99);             /* unknown stream: ignored */
+	mpair_free(p);
+
+	/* session credit: only the stream that asked is woken */
+	p = mpair_new(&tight, &tight, NULL);
+	p->b.auto_consume = false;
+	assert_int_equal(vx6_mux_open(p->a.m, "x", &s1), 0);
+	assert_int_equal(vx6_mux_open(p->a.m, "x", &s2), 0);
+	settle(p);
+	left = 40000;
+	assert_int_equal(send_while_credit(&p->a, s1, &left, 65536), 40000);
+	assert_int_equal(vx6_mux_credit(p->a.m, s2), 65536 - 40000);   /* session-bound */
+	vx6_mux_want_writable(p->a.m, s2);
+	settle(p);
+	assert_int_equal(vx6_mux_consumed(p->b.m, s1, 40000), 0);
+	p->b.app[s1].unconsumed = 0;
+	settle(p);
+	assert_int_equal(p->a.app[s2].writable, 1);
+	assert_int_equal(p->a.app[s1].writable, 0);
+	assert_int_equal(vx6_mux_credit(p->a.m, s2), VX6_FRAME_MAX_DATA);
+	mpair_free(p);
+}
+
 int
 main(void)
 {
@@ -1425,6 +1482,7 @@ main(void)
 		cmocka_unit_test_teardown(test_api_edges, tu_release_all),
 		cmocka_unit_test_teardown(test_sink_errors_and_abort_all, tu_release_all),
 		cmocka_unit_test_teardown(test_writable_after_session_credit, tu_release_all),
+		cmocka_unit_test_teardown(test_want_writable, tu_release_all),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
