@@ -11,6 +11,7 @@
 #   PROFILE_PINGS  1-byte round trips on one connection through the echo forward [0]
 #   PROFILE_TOOL   callgrind (default); strace (syscall counts per node with
 #                  `strace -c`); none (plain run: user/system CPU split only)
+#   PROFILE_TRANSPORT  tcp, quic or auto between the nodes [tcp, as bench/run.sh]
 #   PROFILE_VX6    the vx6 binary [build/vx6]; build it RelWithDebInfo for file:line
 #   PROFILE_OUT    where the callgrind files and reports go [build/bench/profile]
 #   PROFILE_NODE_ENV  extra environment for the two nodes only, e.g.
@@ -28,6 +29,7 @@ B=$ROOT/build/bench/vx6bench
 OUT=${PROFILE_OUT:-$ROOT/build/bench/profile}
 TOOL=${PROFILE_TOOL:-callgrind}
 CONNS=${PROFILE_CONNS:-0}
+TRANSPORT=${PROFILE_TRANSPORT:-tcp}
 PINGS=${PROFILE_PINGS:-0}
 PROFILE_BYTES=${PROFILE_BYTES:-256M}
 case $PROFILE_BYTES in
@@ -100,8 +102,8 @@ P_SRC=$("$B" freeport); P_ECHO=$("$B" freeport); P_A=$("$B" freeport); P_B=$("$B
 PIDS+=($!)
 "$B" echo "$P_ECHO" >/dev/null 2>&1 &
 PIDS+=($!)
-"$V" --home "$T/a" init --name a --listen "[::1]:$P_A" >/dev/null
-"$V" --home "$T/b" init --name b --listen "[::1]:$P_B" >/dev/null
+"$V" --home "$T/a" init --name a --listen "[::1]:$P_A" --transport "$TRANSPORT" >/dev/null
+"$V" --home "$T/b" init --name b --listen "[::1]:$P_B" --transport "$TRANSPORT" >/dev/null
 run_node a
 run_node b
 "$V" --home "$T/a" service add --name bench --target "127.0.0.1:$P_SRC" >/dev/null

@@ -28,6 +28,7 @@
 #   BENCH_RELAY_COLD_RUNS  setup-time runs per path (median) [BENCH_COLD_RUNS or 10]
 #   BENCH_RELAY_TRANSPORT  node-to-node transport of every node: tcp, quic, auto [tcp]
 #   BENCH_KEEP=1           keep the temp dir (logs, configs) for debugging
+#   BENCH_RELAY_NODE_ARGS  extra arguments for every `vx6 node`, e.g. "--log-level debug"
 #   BENCH_VX6              the vx6 binary [build/vx6]
 #
 # Requires: build/vx6, cc, socat, jq, ps (procps). Not a test: it never fails
@@ -148,7 +149,7 @@ for n in r1 r2 r3 c; do
 	set_relay "$n" same_prefix_paths yes
 done
 for n in "${NODES[@]}"; do
-	"$V" --home "$T/$n" node 2>"$T/$n.log" &   # not via vx6(): $! must be the node itself
+	"$V" --home "$T/$n" node ${BENCH_RELAY_NODE_ARGS:-} 2>"$T/$n.log" &   # not via vx6(): $! must be the node itself
 	NPID[$n]=$!; PIDS+=($!)
 	wait_node "$n"
 done
