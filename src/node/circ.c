@@ -173,7 +173,7 @@ cl_consumed(void *ctx, uint32_t sid, size_t n)
 	if (cs == NULL || c->dead)
 		return 0;
 	cs->recv_pending += n;
-	if (cs->recv_pending >= CIRC_STREAM_WINDOW / 2) {
+	if (cs->recv_pending >= CIRC_CLIENT_WINDOW / 2) {
 		vx6_put_u32(p, (uint32_t)cs->recv_pending);
 		send_cell(c, c->n - 1, VX6_CELL_WINDOW, (uint16_t)sid, p, 4);
 		cs->recv_window += cs->recv_pending;
@@ -229,9 +229,14 @@ circ_open_stream(struct circuit *c, struct pump *p)
 	cs->id = id;
 	cs->pump = p;
 	cs->send_credit = CIRC_STREAM_WINDOW;
-	cs->recv_window = CIRC_STREAM_WINDOW;
+	cs->recv_window = CIRC_CLIENT_WINDOW;
 	send_cell(c, c->n - 1, VX6_CELL_BEGIN, id, c->fwd ? c->fwd->service : "", c->fwd ?
 	    strlen(c->fwd->service) : 0);
+	if (CIRC_CLIENT_WINDOW > CIRC_STREAM_WINDOW) {
+		uint8_t more[4];
+		vx6_put_u32(more, CIRC_CLIENT_WINDOW - CIRC_STREAM_WINDOW);
+		send_cell(c, c->n - 1, VX6_CELL_WINDOW, id, more, sizeof(more));
+	}
 	pump_attach(p, &circ_client_endpoint, c, id);
 	if (c->next_stream == UINT16_MAX && c->fwd && c->fwd->circ == c) {
 		/* Stream ids used up: the forward builds a fresh circuit for its

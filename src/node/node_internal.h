@@ -173,8 +173,17 @@ struct hop {
 	struct hop *next_hop;        /* the node's list */
 };
 
+/* A circuit stream's initial window, both ways (fixed by the protocol). */
 #ifndef CIRC_STREAM_WINDOW
 #define CIRC_STREAM_WINDOW (512 * 1024)
+#endif
+/* What the client grants the exit in all, with a WINDOW right after BEGIN:
+ * downloads keep a 3-relay pipeline busy (+36 % over 512 KiB on loopback,
+ * docs/BENCHMARKS.md). It bounds what the client buffers per stream for
+ * its own application. The exit grants only CIRC_STREAM_WINDOW: that is
+ * what any client can make an owner buffer per stream. */
+#ifndef CIRC_CLIENT_WINDOW
+#define CIRC_CLIENT_WINDOW (4 * 1024 * 1024)
 #endif
 
 /* What this node learned about a relay from the circuits it built through
