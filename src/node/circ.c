@@ -45,12 +45,16 @@ flush(struct circuit *c)
 	}
 }
 
-/* Queues a sealed cell and sends what credit allows. */
+/* Queues a sealed cell and sends what credit allows. Out of memory, the
+ * cell is lost, and so the circuit: nothing more is sent on it, and
+ * circ_timer closes it at once (not here: callers still hold its streams). */
 static void
 queue_cell(struct circuit *c, const uint8_t cell[VX6_CELL_SIZE])
 {
+	if (c->out_of_memory)
+		return;
 	if (cellq_push(outq(c), cell) != 0) {
-		circ_close(c, "out of memory");
+		c->out_of_memory = true;
 		return;
 	}
 	flush(c);
@@ -173,11 +177,11 @@ cl_consumed(void *ctx, uint32_t sid, size_t n)
 	if (cs == NULL || c->dead)
 		return 0;
 	cs->recv_pending += n;
-	if (cs->recv_pending >= CIRC_CLIENT_WINDOW / 2) {
+	if (cs->recv_pending >= cs->window / 2) {
 		vx6_put_u32(p, (uint32_t)cs->recv_pending);
-		send_cell(c, c->n - 1, VX6_CELL_WINDOW, (uint16_t)sid, p, 4);
 		cs->recv_window += cs->recv_pending;
 		cs->recv_pending = 0;
+		send_cell(c, c->n - 1, VX6_CELL_WINDOW, (uint16_t)sid, p, 4);
 	}
 	return 0;
 }
@@ -190,16 +194,24 @@ cl_accept(void *ctx, uint32_t sid)
 	return VX6_ERR_STATE;   /* the client opens circuit streams; it never accepts one */
 }
 
+/* Forgets a circuit stream and gives its extra window back to the budget. */
+static void
+cs_release(struct circuit *c, struct cstream *cs)
+{
+	if (cs->window > CIRC_STREAM_WINDOW)
+		c->node->circ_window_extra -= cs->window - CIRC_STREAM_WINDOW;
+	vx6_idmap_del(&c->streams, cs->id);
+	free(cs);
+}
+
 static void
 cl_detach(void *ctx, uint32_t sid, struct pump *p)
 {
 	struct circuit *c = ctx;
 	struct cstream *cs = cs_get(c, sid);
 
-	if (cs && cs->pump == p) {
-		vx6_idmap_del(&c->streams, sid);
-		free(cs);
-	}
+	if (cs && cs->pump == p)
+		cs_release(c, cs);
 	if (c->retired && c->streams.count == 0)
 		circ_close(c, "retired: its stream ids are used up");
 }
@@ -213,6 +225,7 @@ void
 circ_open_stream(struct circuit *c, struct pump *p)
 {
 	struct cstream *cs;
+	size_t extra;
 	uint16_t id;
 
 	if (c->next_stream == UINT16_MAX) {
@@ -229,12 +242,17 @@ circ_open_stream(struct circuit *c, struct pump *p)
 	cs->id = id;
 	cs->pump = p;
 	cs->send_credit = CIRC_STREAM_WINDOW;
-	cs->recv_window = CIRC_CLIENT_WINDOW;
+	extra = CIRC_CLIENT_WINDOW - CIRC_STREAM_WINDOW;
+	if (c->node->circ_window_extra + extra > CIRC_CLIENT_EXTRA_BUDGET)
+		extra = 0;
+	c->node->circ_window_extra += extra;
+	cs->window = (uint32_t)(CIRC_STREAM_WINDOW + extra);
+	cs->recv_window = cs->window;
 	send_cell(c, c->n - 1, VX6_CELL_BEGIN, id, c->fwd ? c->fwd->service : "", c->fwd ?
 	    strlen(c->fwd->service) : 0);
-	if (CIRC_CLIENT_WINDOW > CIRC_STREAM_WINDOW) {
+	if (extra > 0) {
 		uint8_t more[4];
-		vx6_put_u32(more, CIRC_CLIENT_WINDOW - CIRC_STREAM_WINDOW);
+		vx6_put_u32(more, (uint32_t)extra);
 		send_cell(c, c->n - 1, VX6_CELL_WINDOW, id, more, sizeof(more));
 	}
 	pump_attach(p, &circ_client_endpoint, c, id);
@@ -652,8 +670,7 @@ stream_cell(struct circuit *c, const struct vx6_cell *cell)
 			reason[i] = (cell->payload[2 + i] >= 0x20 && cell->payload[2 + i] < 0x7f) ?
 			    (char)cell->payload[2 + i] : '?';
 		reason[rn] = '\0';
-		vx6_idmap_del(&c->streams, cs->id);
-		free(cs);
+		cs_release(c, cs);
 		if (p) {
 			p->ep_ctx = NULL;
 			pump_stream_reset(p, cell->length >= 2 ? vx6_get_u16(cell->payload) : 0, reason, true);
@@ -816,8 +833,7 @@ circ_close(struct circuit *c, const char *why)
 	}
 	while ((cs = vx6_idmap_next(&c->streams, &pos, NULL)) != NULL) {
 		struct pump *p = cs->pump;
-		vx6_idmap_del(&c->streams, cs->id);
-		free(cs);
+		cs_release(c, cs);
 		if (p) {
 			p->ep_ctx = NULL;
 			pump_stream_reset(p, VX6_RESET_SESSION_LOST, why, false);
@@ -865,9 +881,12 @@ circ_expiry(struct vx6_node *n)
 {
 	uint64_t e = VX6_TIME_NEVER;
 
-	for (struct circuit *c = n->circuits; c; c = c->next_circ)
+	for (struct circuit *c = n->circuits; c; c = c->next_circ) {
+		if (!c->dead && c->out_of_memory)
+			return 0;   /* due now */
 		if (!c->dead && !c->ready && c->deadline < e)
 			e = c->deadline;
+	}
 	return e;
 }
 
@@ -875,7 +894,9 @@ void
 circ_timer(struct vx6_node *n, uint64_t now)
 {
 	for (struct circuit *c = n->circuits; c; c = c->next_circ)
-		if (!c->dead && !c->ready && now >= c->deadline)
+		if (!c->dead && c->out_of_memory)
+			circ_close(c, "out of memory (a cell could not be queued)");
+		else if (!c->dead && !c->ready && now >= c->deadline)
 			circ_close(c, "the circuit did not finish building in time");
 }
 

@@ -138,6 +138,7 @@ struct cstream {
 	uint64_t send_credit;        /* bytes we may still send */
 	uint64_t recv_window;        /* bytes the other end may still send */
 	uint64_t recv_pending;       /* consumed, not yet returned with WINDOW */
+	uint32_t window;             /* client: the receive window granted in all */
 	bool connected, fin_sent, fin_recv;
 };
 
@@ -185,6 +186,12 @@ struct hop {
 #ifndef CIRC_CLIENT_WINDOW
 #define CIRC_CLIENT_WINDOW (4 * 1024 * 1024)
 #endif
+_Static_assert(CIRC_CLIENT_WINDOW >= CIRC_STREAM_WINDOW, "the exit counts on the initial window");
+/* The most a client grants beyond CIRC_STREAM_WINDOW over all its circuit
+ * streams at once: 16 streams' worth (56 MiB). Later streams get the
+ * initial window only, so what a node buffers for its applications stays
+ * bounded. */
+#define CIRC_CLIENT_EXTRA_BUDGET (16u * (CIRC_CLIENT_WINDOW - CIRC_STREAM_WINDOW))
 
 /* What this node learned about a relay from the circuits it built through
  * it: path selection prefers relays that worked and skips, for a while,
@@ -215,6 +222,7 @@ struct circuit {
 	bool started;                /* the hop stream to the first relay is open */
 	bool ready, dead;
 	bool tampered;               /* this node found a bad cell on it */
+	bool out_of_memory;          /* a cell was lost: circ_timer closes it */
 	int failed_hop;              /* path index a relay reported gone (TRUNCATED), or -1 */
 	bool retired;                /* no new streams; closes when its last one ends */
 	uint64_t deadline;           /* the build must finish by then */
@@ -413,6 +421,7 @@ struct vx6_node {
 	struct vx6_idmap relay_health;   /* node id prefix -> struct relay_health * (circ.c) */
 	unsigned build_next;
 	uint64_t relay_bytes, relay_refused;
+	size_t circ_window_extra;        /* granted beyond CIRC_STREAM_WINDOW (circ.c) */
 	uint64_t relay_tokens, relay_tokens_at;   /* transit bandwidth bucket (bytes, ns) */
 	uint64_t relay_resume_at;        /* when cells held by the budget may move */
 	uint64_t relay_sweep_at;         /* next check for half-built hops */

@@ -2291,8 +2291,9 @@ vx6_quic_want_writable(struct vx6_quic *q, uint32_t sid)
 {
 	struct qstream *s;
 
-	if (q->state != Q_OPEN || (s = vstream(q, sid)) == NULL || s->v != V_ALIVE || s->blocked)
-		return;
+	if (q->state != Q_OPEN || (s = vstream(q, sid)) == NULL || s->v != V_ALIVE || s->blocked ||
+	    s->fin_queued || s->wr_shut || s->quic_closed)
+		return;   /* (a stream that can no longer send would stay counted) */
 	s->blocked = true;
 	q->nblocked++;
 }

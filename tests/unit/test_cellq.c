@@ -98,8 +98,10 @@ test_push_after_partial_take(void **state)
 		size_t credit = (size_t)((rng >> 20) % (40 * VX6_CELL_SIZE));
 		size_t len;
 
-		for (unsigned i = 0; i < n; i++)
+		for (unsigned i = 0; i < n; i++) {
 			push(&q, pushed++);
+			assert_true(q.tail->off + q.tail->len + VX6_SESSION_TAILROOM <= q.tail->cap);
+		}
 		len = cellq_sendable(&q, credit);
 		assert_true(len <= credit);
 		if (len > 0)

@@ -1445,6 +1445,7 @@ test_want_writable(void **state)
 	assert_int_equal(p->a.app[s1].writable, 1);
 	assert_int_equal(vx6_mux_credit(p->a.m, s1), VX6_FRAME_MAX_DATA);   /* capped at one frame */
 	vx6_mux_want_writable(p->a.m, 99);             /* unknown stream: ignored */
+	assert_int_equal(p->a.out.count, 0);
 	mpair_free(p);
 
 	/* session credit: only the stream that asked is woken */
