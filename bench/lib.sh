@@ -78,9 +78,9 @@ find_sshd() {
 }
 
 # build_vx6bench: compile the load tool to $B when it is missing or older than
-# bench/vx6bench.c (run from the repository root).
+# bench/vx6bench.c or bench/benchnet.h (run from the repository root).
 build_vx6bench() {
-	if [ ! -x "$B" ] || [ bench/vx6bench.c -nt "$B" ]; then
+	if [ ! -x "$B" ] || [ bench/vx6bench.c -nt "$B" ] || [ bench/benchnet.h -nt "$B" ]; then
 		mkdir -p "$(dirname "$B")"
 		cc -O2 -g -Wall -Wextra -pthread -o "$B" bench/vx6bench.c || die "cannot compile bench/vx6bench.c"
 	fi

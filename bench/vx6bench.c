@@ -56,20 +56,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchnet.h"
+
 #define SRC_BUF (1 << 20)
 #define SINK_BUF (256 * 1024)
 #define WARMUP 200
 
 static uint8_t srcbuf[SRC_BUF];
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void
 die(const char *what)
@@ -106,49 +99,10 @@ parse_u64(const char *s)
 	return v;
 }
 
-static void
-nodelay(int fd)
-{
-	int one = 1;
-
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-static struct sockaddr_in
-loopback(int port)
-{
-	struct sockaddr_in a;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return a;
-}
-
-/* Returns a connected socket or -1 (errno set). */
-static int
-dial(int port)
-{
-	struct sockaddr_in a = loopback(port);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	nodelay(fd);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
 static int
 listen_on(int port)
 {
-	struct sockaddr_in a = loopback(port);
+	struct sockaddr_in a = bench_loopback(port);
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
@@ -159,24 +113,6 @@ listen_on(int port)
 	if (listen(fd, 1024) != 0)
 		die("listen");
 	return fd;
-}
-
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Reads exactly one byte, waiting at most timeout_ms (<0: forever).
@@ -209,7 +145,7 @@ round_trip(int fd, int timeout_ms)
 {
 	uint8_t b = 'x';
 
-	if (write_all(fd, &b, 1) != 0)
+	if (bench_write_all(fd, &b, 1) != 0)
 		return -1;
 	return read_one(fd, timeout_ms) == 1 ? 0 : -1;
 }
@@ -226,7 +162,7 @@ source_conn(void *arg)
 
 	while (left > 0) {
 		size_t n = left > SRC_BUF ? SRC_BUF : (size_t)left;
-		if (write_all(fd, srcbuf, n) != 0)
+		if (bench_write_all(fd, srcbuf, n) != 0)
 			break;
 		left -= n;
 	}
@@ -245,7 +181,7 @@ echo_conn(void *arg)
 		r = read(fd, buf, sizeof(buf));
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0 || write_all(fd, buf, (size_t)r) != 0)
+		if (r <= 0 || bench_write_all(fd, buf, (size_t)r) != 0)
 			break;
 	}
 	close(fd);
@@ -274,7 +210,7 @@ serve(int port, void *(*fn)(void *))
 			}
 			die("accept");
 		}
-		nodelay(fd);
+		bench_nodelay(fd);
 		if (pthread_create(&t, &attr, fn, (void *)(intptr_t)fd) != 0)
 			close(fd);
 	}
@@ -301,8 +237,8 @@ cmd_sink(int port, unsigned long long expect)
 	double secs;
 	int fd;
 
-	t0 = now_ns();
-	if ((fd = dial(port)) < 0)
+	t0 = bench_now_ns();
+	if ((fd = bench_dial(port)) < 0)
 		die("connect");
 	for (;;) {
 		ssize_t r = read(fd, buf, sizeof(buf));
@@ -314,7 +250,7 @@ cmd_sink(int port, unsigned long long expect)
 			break;
 		got += (unsigned long long)r;
 	}
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	close(fd);
 	secs = (double)(t1 - t0) / 1e9;
 	printf("%llu %.6f %.1f %.3f\n", got, secs, (double)got / (1024.0 * 1024.0) / secs, self_cpu());
@@ -341,16 +277,16 @@ cmd_pingpong(int port, unsigned long n)
 
 	if (rtt == NULL || n == 0)
 		die("calloc");
-	if ((fd = dial(port)) < 0)
+	if ((fd = bench_dial(port)) < 0)
 		die("connect");
 	for (unsigned long i = 0; i < WARMUP + n; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		if (round_trip(fd, 10000) != 0) {
 			fprintf(stderr, "vx6bench: round trip %lu failed\n", i);
 			return 1;
 		}
 		if (i >= WARMUP)
-			rtt[i - WARMUP] = now_ns() - t0;
+			rtt[i - WARMUP] = bench_now_ns() - t0;
 	}
 	close(fd);
 	for (unsigned long i = 0; i < n; i++)
@@ -383,7 +319,7 @@ crate_thread(void *arg)
 		}
 		c->count--;
 		pthread_mutex_unlock(&c->mu);
-		if ((fd = dial(c->port)) >= 0) {
+		if ((fd = bench_dial(c->port)) >= 0) {
 			rc = round_trip(fd, 10000);
 			close(fd);
 		}
@@ -407,13 +343,13 @@ cmd_connrate(int port, long count, int par)
 	if (par < 1 || par > 64)
 		par = 4;
 	pthread_mutex_init(&c.mu, NULL);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (int i = 0; i < par; i++)
 		if (pthread_create(&t[i], NULL, crate_thread, &c) != 0)
 			die("pthread_create");
 	for (int i = 0; i < par; i++)
 		pthread_join(t[i], NULL);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	secs = (double)(t1 - t0) / 1e9;
 	printf("%ld %ld %.6f %.1f %.3f\n", c.ok, c.failed, secs, (double)c.ok / secs, self_cpu());
 	return c.failed ? 1 : 0;
@@ -425,11 +361,11 @@ static int
 poll_round_trip(int port, uint64_t deadline)
 {
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = bench_now_ns();
 		int fd;
 		if (now >= deadline)
 			return -1;
-		if ((fd = dial(port)) >= 0) {
+		if ((fd = bench_dial(port)) >= 0) {
 			int left_ms = (int)((deadline - now) / 1000000) + 1;
 			int rc = round_trip(fd, left_ms);
 			close(fd);
@@ -443,7 +379,7 @@ poll_round_trip(int port, uint64_t deadline)
 static int
 cmd_wait(int port, long timeout_ms)
 {
-	if (poll_round_trip(port, now_ns() + (uint64_t)timeout_ms * 1000000ull) != 0) {
+	if (poll_round_trip(port, bench_now_ns() + (uint64_t)timeout_ms * 1000000ull) != 0) {
 		fprintf(stderr, "vx6bench: no round trip through port %d within %ld ms\n", port, timeout_ms);
 		return 1;
 	}
@@ -458,7 +394,7 @@ cmd_cold(int port, long timeout_ms, char **argv, bool wait_child)
 	int status, devnull;
 	char st[32] = "running";
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	pid = fork();
 	if (pid < 0)
 		die("fork");
@@ -480,7 +416,7 @@ cmd_cold(int port, long timeout_ms, char **argv, bool wait_child)
 		waitpid(pid, NULL, 0);
 		return 1;
 	}
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (waitpid(pid, &status, wait_child ? 0 : WNOHANG) == pid)
 		snprintf(st, sizeof(st), "%d", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	printf("%.0f %d %s\n", (double)(t1 - t0) / 1e3, (int)pid, st);
@@ -505,7 +441,7 @@ cmd_freeport(void)
 		if (bind(f6, (struct sockaddr *)&a6, sizeof(a6)) != 0 ||
 		    getsockname(f6, (struct sockaddr *)&a6, &len) != 0)
 			die("bind [::1]:0");
-		a4 = loopback(ntohs(a6.sin6_port));
+		a4 = bench_loopback(ntohs(a6.sin6_port));
 		ok = bind(f4, (struct sockaddr *)&a4, sizeof(a4)) == 0;
 		close(f4);
 		close(f6);
