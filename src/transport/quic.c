@@ -1897,13 +1897,17 @@ vx6_quic_handle_expiry(struct vx6_quic *q, uint64_t now)
 		    (unsigned long long)(q->cfg.handshake_timeout / VX6_NS_PER_MS));
 	rv = ngtcp2_conn_handle_expiry(q->conn, now);
 	track_path(q);
-	if (rv == 0 && q->state == Q_OPEN) {
+	if (rv == 0 && q->state == Q_OPEN && now >= q->path_grace_until &&
+	    now - q->last_rx >= QUIC_DEAD_SILENCE) {
 		ngtcp2_conn_stat cs;
 		ngtcp2_conn_get_conn_stat(q->conn, &cs);
-		if (cs.pto_count >= QUIC_MAX_PTO && now >= q->path_grace_until &&
-		    now - q->last_rx >= QUIC_DEAD_SILENCE)
+		if (cs.pto_count >= QUIC_MAX_PTO)
 			return end(q, VX6_ERR_TIMEOUT, "the peer stopped answering (%zu probes unacknowledged)",
 			    cs.pto_count);
+		if (q->cfg.keepalive_interval && cs.bytes_in_flight > 0 &&
+		    now - q->last_rx >= QUIC_DEAD_KEEPALIVES * q->cfg.keepalive_interval)
+			return end(q, VX6_ERR_TIMEOUT, "the peer stopped answering (nothing received for %llu ms, "
+			    "keep-alive PINGs unacknowledged)", (unsigned long long)((now - q->last_rx) / VX6_NS_PER_MS));
 	}
 	return after_input(q, rv);
 }

@@ -52,6 +52,14 @@
 /* ...and only when nothing at all came from the peer for this long: a busy
  * peer whose acknowledgements are late is slow, not gone. */
 #define QUIC_DEAD_SILENCE (2ULL * 1000000000ULL)
+/* The same verdict when only keep-alive PINGs are unanswered: ngtcp2 does
+ * not count a PING toward probe timeouts, so a connection with nothing
+ * else to send (idle, or blocked on the peer's flow control) never reaches
+ * QUIC_MAX_PTO and lived on to the idle timeout (60 s) after its peer
+ * vanished. A live peer acknowledges a PING within an RTT plus its ACK
+ * delay: this many keep-alive intervals of silence with packets in flight
+ * mean it is gone. */
+#define QUIC_DEAD_KEEPALIVES 3
 /* ns after a path change (migration, NAT rebinding) during which that rule
  * is off: validating the new path and re-probing it takes more PTOs; the
  * idle timeout still applies. */

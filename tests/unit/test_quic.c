@@ -1377,6 +1377,43 @@ test_keepalive(void **state)
 	wire_free(p.w);
 }
 
+/* A peer that vanishes while the connection has nothing to send but
+ * keep-alive PINGs (an idle session, or one blocked on the peer's flow
+ * control) is given up within a few keep-alive intervals, not at the idle
+ * timeout. Regression: ngtcp2 does not count PINGs toward probe timeouts,
+ * so such a connection lived on for the whole idle timeout (60 s), and a
+ * relay held a dead circuit that long. */
+static void
+test_vanished_peer_while_idle(void **state)
+{
+	struct pair p;
+	struct vx6_quic_config c, sc;
+	struct peer *pp[2];
+	uint64_t t0;
+
+	(void)state;
+	quic_config(&c, &id_a);
+	c.idle_timeout = 60 * SEC;
+	c.keepalive_interval = 2 * SEC;   /* as qlink.c sets it */
+	quic_config(&sc, &id_b);
+	sc.idle_timeout = c.idle_timeout;
+	sc.keepalive_interval = c.keepalive_interval;
+	pair_start(&p, 0, 10 * MS, 0, &c, &sc);
+	run_for(p.w, 5 * SEC);             /* idle, PINGs answered: alive */
+	assert_int_equal(p.c->closed + p.s->closed, 0);
+	p.w->loss_ppm = 1000000;           /* from now on every packet is lost */
+	t0 = p.w->now;
+	pp[0] = p.c;
+	pp[1] = p.s;
+	assert_true(run(p.w, 59 * SEC, both_closed, pp));
+	assert_true(p.w->now - t0 <= 10 * SEC);
+	check_closed_once(p.c, VX6_ERR_TIMEOUT);
+	check_closed_once(p.s, VX6_ERR_TIMEOUT);
+	assert_non_null(strstr(p.c->close_reason, "stopped answering"));
+	assert_non_null(strstr(p.s->close_reason, "stopped answering"));
+	wire_free(p.w);
+}
+
 static void
 test_migration(void **state)
 {
@@ -2167,6 +2204,7 @@ main(void)
 		cmocka_unit_test_teardown(test_datagrams, tu_release_all),
 		cmocka_unit_test_teardown(test_idle_timeout, tu_release_all),
 		cmocka_unit_test_teardown(test_keepalive, tu_release_all),
+		cmocka_unit_test_teardown(test_vanished_peer_while_idle, tu_release_all),
 		cmocka_unit_test_teardown(test_close, tu_release_all),
 		cmocka_unit_test_teardown(test_close_reaches_peer, tu_release_all),
 		cmocka_unit_test_teardown(test_migration, tu_release_all),
