@@ -177,7 +177,7 @@ cl_consumed(void *ctx, uint32_t sid, size_t n)
 	if (cs == NULL || c->dead)
 		return 0;
 	cs->recv_pending += n;
-	if (cs->recv_pending >= CIRC_STREAM_WINDOW / 2) {
+	if (cs->recv_pending >= cs->window / 2) {
 		vx6_put_u32(p, (uint32_t)cs->recv_pending);
 		cs->recv_window += cs->recv_pending;
 		cs->recv_pending = 0;
@@ -194,10 +194,12 @@ cl_accept(void *ctx, uint32_t sid)
 	return VX6_ERR_STATE;   /* the client opens circuit streams; it never accepts one */
 }
 
-/* Forgets a circuit stream. */
+/* Forgets a circuit stream and gives its extra window back to the budget. */
 static void
 cs_release(struct circuit *c, struct cstream *cs)
 {
+	if (cs->window > CIRC_STREAM_WINDOW)
+		c->node->circ_window_extra -= cs->window - CIRC_STREAM_WINDOW;
 	vx6_idmap_del(&c->streams, cs->id);
 	free(cs);
 }
@@ -223,6 +225,7 @@ void
 circ_open_stream(struct circuit *c, struct pump *p)
 {
 	struct cstream *cs;
+	size_t extra;
 	uint16_t id;
 
 	if (c->next_stream == UINT16_MAX) {
@@ -239,9 +242,19 @@ circ_open_stream(struct circuit *c, struct pump *p)
 	cs->id = id;
 	cs->pump = p;
 	cs->send_credit = CIRC_STREAM_WINDOW;
-	cs->recv_window = CIRC_STREAM_WINDOW;
+	extra = CIRC_CLIENT_WINDOW - CIRC_STREAM_WINDOW;
+	if (c->node->circ_window_extra + extra > CIRC_CLIENT_EXTRA_BUDGET)
+		extra = 0;
+	c->node->circ_window_extra += extra;
+	cs->window = (uint32_t)(CIRC_STREAM_WINDOW + extra);
+	cs->recv_window = cs->window;
 	send_cell(c, c->n - 1, VX6_CELL_BEGIN, id, c->fwd ? c->fwd->service : "", c->fwd ?
 	    strlen(c->fwd->service) : 0);
+	if (extra > 0) {
+		uint8_t more[4];
+		vx6_put_u32(more, (uint32_t)extra);
+		send_cell(c, c->n - 1, VX6_CELL_WINDOW, id, more, sizeof(more));
+	}
 	pump_attach(p, &circ_client_endpoint, c, id);
 	if (c->next_stream == UINT16_MAX && c->fwd && c->fwd->circ == c) {
 		/* Stream ids used up: the forward builds a fresh circuit for its

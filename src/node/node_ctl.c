@@ -190,6 +190,7 @@ node_status_json(struct vx6_node *n)
 	json_object_set_new(o, "quic", quic_json(n));
 	json_object_set_new(o, "named", named_status_json(n));
 	json_object_set_new(o, "circuits", circ_status_json(n));
+	json_object_set_new(o, "circuit_window_extra", json_integer((json_int_t)n->circ_window_extra));
 	json_object_set_new(o, "relay", relay_status_json(n));
 	return o;
 }

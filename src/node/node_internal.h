@@ -138,6 +138,7 @@ struct cstream {
 	uint64_t send_credit;        /* bytes we may still send */
 	uint64_t recv_window;        /* bytes the other end may still send */
 	uint64_t recv_pending;       /* consumed, not yet returned with WINDOW */
+	uint32_t window;             /* client: the receive window granted in all */
 	bool connected, fin_sent, fin_recv;
 };
 
@@ -173,10 +174,24 @@ struct hop {
 	struct hop *next_hop;        /* the node's list */
 };
 
-/* A circuit stream's window, both ways (fixed by the protocol). */
+/* A circuit stream's initial window, both ways (fixed by the protocol). */
 #ifndef CIRC_STREAM_WINDOW
 #define CIRC_STREAM_WINDOW (512 * 1024)
 #endif
+/* What the client grants the exit in all, with a WINDOW right after BEGIN:
+ * downloads keep a 3-relay pipeline busy (+36 % over 512 KiB on loopback,
+ * docs/BENCHMARKS.md). It bounds what the client buffers per stream for
+ * its own application. The exit grants only CIRC_STREAM_WINDOW: that is
+ * what any client can make an owner buffer per stream. */
+#ifndef CIRC_CLIENT_WINDOW
+#define CIRC_CLIENT_WINDOW (4 * 1024 * 1024)
+#endif
+_Static_assert(CIRC_CLIENT_WINDOW >= CIRC_STREAM_WINDOW, "the exit counts on the initial window");
+/* The most a client grants beyond CIRC_STREAM_WINDOW over all its circuit
+ * streams at once: 16 streams' worth (56 MiB). Later streams get the
+ * initial window only, so what a node buffers for its applications stays
+ * bounded. */
+#define CIRC_CLIENT_EXTRA_BUDGET (16u * (CIRC_CLIENT_WINDOW - CIRC_STREAM_WINDOW))
 
 /* What this node learned about a relay from the circuits it built through
  * it: path selection prefers relays that worked and skips, for a while,
@@ -406,6 +421,7 @@ struct vx6_node {
 	struct vx6_idmap relay_health;   /* node id prefix -> struct relay_health * (circ.c) */
 	unsigned build_next;
 	uint64_t relay_bytes, relay_refused;
+	size_t circ_window_extra;        /* granted beyond CIRC_STREAM_WINDOW (circ.c) */
 	uint64_t relay_tokens, relay_tokens_at;   /* transit bandwidth bucket (bytes, ns) */
 	uint64_t relay_resume_at;        /* when cells held by the budget may move */
 	uint64_t relay_sweep_at;         /* next check for half-built hops */

@@ -46,9 +46,11 @@
  * milliseconds, and under 1 ms it polls every loop turn (a spin). */
 #define QUIC_STALE_POLL (2000000ULL)
 /* Unanswered probe timeouts in a row after which the peer is taken for
- * gone: with PTO doubling that is ~63 PTOs of silence (~2 s on a LAN,
- * ~10 s at 100 ms RTT), long before the idle timeout. */
-#define QUIC_MAX_PTO 6
+ * gone: with PTO doubling that is ~15 PTOs of silence (under 1 s on a LAN,
+ * ~4 s at 100 ms RTT), long before the idle timeout. It was 6 (~63 PTOs):
+ * under a bulk load the measured RTT grows and relay failover over QUIC
+ * then took up to 5.2 s; with 4 it takes 1.8-3.1 s (t_relay_failover). */
+#define QUIC_MAX_PTO 4
 /* ...and only when nothing at all came from the peer for this long: a busy
  * peer whose acknowledgements are late is slow, not gone. */
 #define QUIC_DEAD_SILENCE (2ULL * 1000000000ULL)

@@ -18,10 +18,16 @@
 # 2. c (16 KiB stream windows: every hop stream to c holds less than one
 #    chunk of cells) fetches 8 MiB through `--relay 1`, sha256 intact.
 # 3. d fetches four 16 MiB files at once through one `--relay 1` forward
-#    (one circuit, four streams: 4 x 512 KiB end-to-end windows are more
-#    than the 1 MiB window of the hop stream), each sha256 intact.
-# 4. Nothing is left over: no app connection on alice, r relays no cell
-#    still queued (buffered 0).
+#    (one circuit, four streams: their 4 MiB end-to-end windows together
+#    are far more than the 1 MiB window of the hop stream), each sha256
+#    intact.
+# 4. The larger window is a bounded budget: with 20 circuit streams open on
+#    d (idle connections), exactly 16 got the extra 3.5 MiB
+#    (circuit_window_extra = 16 x 3670016); closing them gives it back.
+# 5. Nothing is left over: no app connection on alice, r relays no cell
+#    still queued (buffered 0), and c and d have given back every extra
+#    window they granted (circuit_window_extra 0: the budget that caps how
+#    much a client buffers for its applications).
 . "$(dirname "$0")/relay_lib.sh"
 need curl jq "$PY" sha256sum
 
@@ -64,7 +70,21 @@ for i in 1 2 3 4; do same_sha "$T/www/p$i" "$T/got/p$i" "parallel download $i of
 [ "$(sj d '.circuits | length')" = 1 ] || fail "d has $(sj d '.circuits | length') circuits, want 1 (the four streams share it)"
 say "4 x 16 MiB at once through one circuit, all intact"
 
-# ---- 4. nothing left over
+# ---- 4. the extra window is a bounded budget
+fds=()
+for i in $(seq 1 20); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PD" || fail "connection $i to d's forward failed"
+	fds+=("$fd")
+done
+wait_until 20 "d holding 20 circuit streams" output_is 20 sj d .app_connections
+extra=$(sj d .circuit_window_extra)
+[ "$extra" = $((16 * 3670016)) ] || fail "d granted $extra bytes of extra window to 20 streams, want 16 x 3670016"
+for fd in "${fds[@]}"; do exec {fd}>&-; done
+say "20 streams open: extra window $extra bytes (16 streams' worth)"
+
+# ---- 5. nothing left over
 wait_no_apps 30 alice
 wait_until 20 "r holding no queued cells" output_is 0 sj r .relay.buffered
+wait_until 20 "c's extra window budget back to 0" output_is 0 sj c .circuit_window_extra
+wait_until 20 "d's extra window budget back to 0" output_is 0 sj d .circuit_window_extra
 pass
